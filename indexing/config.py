@@ -1,0 +1,41 @@
+"""Typed settings of the indexing layer, embedded into the assistant's one settings object."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class IndexingSettings(BaseModel):
+    """How documents are parsed, chunked, embedded and stored."""
+
+    embedder: str = Field(
+        "embedded",
+        description="'embedded' (all-MiniLM-L6-v2 shipped on PyPI) or a local sentence-transformers folder",
+    )
+    embed_batch_size: int = Field(64, ge=1, le=4096)
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
+    chroma_url: str | None = Field(
+        None, description="URL of a Chroma server (http://host:port); unset = embedded Chroma in HOME/chroma"
+    )
+    collection: str = Field("documents", min_length=3, max_length=512)
+    chunk_size: int = Field(220, ge=32, description="chunk size in tokens of the embedder's tokenizer")
+    chunk_overlap: int = Field(40, ge=0)
+    max_file_mb: float = Field(100.0, gt=0, description="files larger than this are refused")
+    batch_chars: int = Field(
+        200_000, ge=1000, description="parsed characters per write batch: the most work a crash can lose"
+    )
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info) -> int:
+        size = info.data.get("chunk_size")
+        if size is not None and v >= size:
+            raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_size ({size})")
+        return v
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _url_scheme(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError(f"chroma_url must start with http:// or https:// (got {v!r})")
+        return v or None

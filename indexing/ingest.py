@@ -1,0 +1,389 @@
+"""Incremental ingestion: files → sections → chunks → embeddings → Chroma, tracked in the docstore.
+
+A run plans first (stat, hash, metadata) and loads no model when nothing changed. Changed files
+are parsed on a background thread while the main thread embeds the previous batch, through a
+llama-index `IngestionPipeline` (splitter → stable chunk ids → embedder → Chroma).
+
+Crash safety: before a batch touches Chroma its sources are marked `pending` in the docstore; a
+later run deletes whatever chunks a pending source has in Chroma and indexes it afresh, so a
+killed run never leaves duplicates or orphans.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexing.config import IndexingSettings
+from indexing.docstore import DocStore, SourceRecord
+from indexing.loaders import LoadedDocument, LoadError, is_supported, load_file
+from indexing.metadata import (
+    MetadataError,
+    is_metadata_file,
+    metadata_hash,
+    resolve_metadata,
+)
+from indexing.progress import NoProgress, Progress
+from indexing.store import delete_sources, open_client, open_collection
+
+# Bumped when the way chunks are made changes, so that every file is re-embedded once.
+PIPELINE_VERSION = 1
+LOOKAHEAD_FILES = 8
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def fail(self, path: str | Path, error: str) -> None:
+        self.failed.append({"path": str(path), "error": error})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": self.failed,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Planned:
+    path: Path
+    source: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    metadata: dict[str, Any]
+    meta_hash: str
+    is_update: bool
+
+
+class IndexBusy(RuntimeError):
+    """Another process is writing to this index."""
+
+
+def source_id(path: Path) -> str:
+    """A source is the absolute path of the file as given (symlinks are not resolved)."""
+    return os.path.abspath(path)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Indexer:
+    """Owns one home's docstore and Chroma collection; the embedder is loaded only when needed."""
+
+    def __init__(
+        self,
+        settings: IndexingSettings,
+        index_dir: Path,
+        chroma_dir: Path,
+        models_dir: Path,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index_dir = index_dir
+        self.chroma_dir = chroma_dir
+        self.models_dir = models_dir
+        self.progress: Progress = progress or NoProgress()
+        self.docstore = DocStore(index_dir / "docstore.sqlite")
+        self._collection: Any = None
+        self._embed_model: Any = None
+
+    # -- components ----------------------------------------------------------------------------
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            client = open_client(self.settings.chroma_url, self.chroma_dir)
+            self._collection = open_collection(client, self.settings.collection)
+        return self._collection
+
+    @property
+    def embed_model(self) -> Any:
+        if self._embed_model is None:
+            from indexing.embedding import load_embed_model, resolve_embedder_folder
+
+            folder = resolve_embedder_folder(self.settings.embedder, self.models_dir, self.progress.message)
+            self._embed_model = load_embed_model(
+                folder, self.settings.embed_batch_size, self.settings.device, self.models_dir
+            )
+        return self._embed_model
+
+    def _fingerprint(self) -> dict[str, Any]:
+        s = self.settings
+        return {"v": PIPELINE_VERSION, "embedder": s.embedder, "size": s.chunk_size, "overlap": s.chunk_overlap}
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.index_dir / ".lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as err:
+                raise IndexBusy(
+                    f"another process is indexing into {self.index_dir.parent}; wait for it to finish"
+                ) from err
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- public operations ---------------------------------------------------------------------
+    def sources(self) -> list[SourceRecord]:
+        return self.docstore.all()
+
+    def recover(self) -> int:
+        """Undo what an interrupted run left half-written: chunks of `pending` sources."""
+        pending = [r.source for r in self.docstore.all(state="pending")]
+        if pending:
+            delete_sources(self.collection, pending)
+            with self.docstore.transaction():
+                for source in pending:
+                    self.docstore.delete(source)
+            self.progress.message(f"Recovered {len(pending)} source(s) from an interrupted run")
+        return len(pending)
+
+    def remove(self, targets: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+        """Remove sources (or every source under a folder). Returns (removed, failed)."""
+        known = {r.source for r in self.docstore.all()}
+        removed: list[str] = []
+        failed: list[dict[str, str]] = []
+        with self.write_lock():
+            for target in targets:
+                src = source_id(Path(target))
+                prefix = src.rstrip(os.sep) + os.sep
+                matches = [src] if src in known else sorted(s for s in known if s.startswith(prefix))
+                if not matches:
+                    failed.append({"path": target, "error": "not an indexed source (see `assistant sources`)"})
+                    continue
+                self._drop(matches)
+                known.difference_update(matches)
+                removed += matches
+        return removed, failed
+
+    def index(
+        self, paths: list[Path], base_meta: dict[str, Any] | None = None, prune: bool = False
+    ) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport()
+        with self.write_lock():
+            self.recover()
+            files, seen_roots = self._scan(paths, report)
+            plan = self._plan(files, base_meta or {}, report)
+            if plan:
+                self._ingest(plan, report)
+            if prune:
+                report.removed = self._prune(seen_roots, {source_id(p) for p, _ in files})
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _scan(self, paths: list[Path], report: IndexReport) -> tuple[list[tuple[Path, Path]], list[Path]]:
+        """Expand paths into (file, root) pairs; the root bounds the `_meta.yaml` search."""
+        files: list[tuple[Path, Path]] = []
+        roots: list[Path] = []
+        for given in paths:
+            path = Path(os.path.abspath(given))
+            if path.is_file():
+                if not is_metadata_file(path):
+                    files.append((path, path.parent))
+                continue
+            if not path.exists():
+                report.fail(path, "no such file or directory")
+                continue
+            if not path.is_dir():
+                report.fail(path, "not a regular file or folder")
+                continue
+            roots.append(path)
+
+            def on_error(err: OSError, root: Path = path) -> None:
+                report.fail(err.filename or root, f"cannot read folder: {err.strerror or err}")
+
+            for folder, dirs, names in os.walk(path, onerror=on_error):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    file = Path(folder) / name
+                    if name.startswith(".") or is_metadata_file(file):
+                        continue
+                    files.append((file, path))
+        # The same file given twice (directly and through its folder) is indexed once.
+        unique = {source_id(f): (f, r) for f, r in files}
+        return list(unique.values()), roots
+
+    def _plan(
+        self, files: list[tuple[Path, Path]], base_meta: dict[str, Any], report: IndexReport
+    ) -> list[_Planned]:
+        plan: list[_Planned] = []
+        fingerprint = self._fingerprint()
+        limit = int(self.settings.max_file_mb * 1024 * 1024)
+        for path, root in files:
+            source = source_id(path)
+            try:
+                st = path.stat()
+                if not is_supported(path):
+                    raise LoadError(f"unsupported file type {path.suffix or '(no extension)'}")
+                if st.st_size > limit:
+                    raise LoadError(
+                        f"file is {st.st_size / 1024**2:.1f} MB, over the {self.settings.max_file_mb:g} MB "
+                        "limit (indexing.max_file_mb)"
+                    )
+                meta = resolve_metadata(path, root, base_meta)
+                mhash = metadata_hash({"meta": meta, "pipeline": fingerprint})
+                rec = self.docstore.get(source)
+                if rec and rec.state == "done" and rec.meta_hash == mhash:
+                    if rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns:
+                        report.unchanged += 1
+                        continue
+                    sha = file_sha256(path)
+                    if sha == rec.sha256:
+                        self.docstore.touch(source, st.st_mtime_ns)
+                        report.unchanged += 1
+                        continue
+                else:
+                    sha = file_sha256(path)
+            except (LoadError, MetadataError) as err:
+                report.fail(path, str(err))
+                continue
+            except OSError as err:
+                report.fail(path, f"cannot read file: {err.strerror or err}")
+                continue
+            is_update = rec is not None and rec.state == "done"
+            plan.append(_Planned(path, source, sha, st.st_size, st.st_mtime_ns, meta, mhash, is_update))
+        return plan
+
+    def _prune(self, roots: list[Path], present: set[str]) -> int:
+        gone = []
+        for rec in self.docstore.all():
+            if rec.source in present:
+                continue
+            if any(rec.source.startswith(str(root).rstrip(os.sep) + os.sep) for root in roots):
+                gone.append(rec.source)
+        if gone:
+            self._drop(gone)
+        return len(gone)
+
+    def _drop(self, sources: list[str]) -> None:
+        delete_sources(self.collection, sources)
+        with self.docstore.transaction():
+            for source in sources:
+                self.docstore.delete(source)
+
+    def _ingest(self, plan: list[_Planned], report: IndexReport) -> None:
+        pipeline = self._pipeline()
+        self.progress.start(len(plan), "Indexing")
+        limit = int(self.settings.max_file_mb * 1024 * 1024)
+        batch: list[tuple[_Planned, LoadedDocument]] = []
+        batch_chars = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader") as pool:
+            # One loader thread: PDF libraries are not thread-safe, and one is enough to keep the
+            # parser ahead of the embedder on small machines.
+            futures: list[Future] = []
+            for i, item in enumerate(plan):
+                while len(futures) <= min(i + LOOKAHEAD_FILES, len(plan) - 1):
+                    futures.append(pool.submit(load_file, plan[len(futures)].path, limit))
+                try:
+                    doc = futures[i].result()
+                except LoadError as err:
+                    self._record_failure(item, str(err), report)
+                    self.progress.advance(1, item.path.name)
+                    continue
+                except Exception as err:  # a parser bug must not stop the run
+                    self._record_failure(item, f"unexpected {type(err).__name__}: {err}", report)
+                    self.progress.advance(1, item.path.name)
+                    continue
+                finally:
+                    futures[i] = None  # type: ignore[call-overload]  # free parsed text early
+                batch.append((item, doc))
+                batch_chars += sum(len(s.text) for s in doc.sections)
+                if batch_chars >= self.settings.batch_chars:
+                    self._write_batch(pipeline, batch, report)
+                    batch, batch_chars = [], 0
+            if batch:
+                self._write_batch(pipeline, batch, report)
+        self.progress.finish()
+
+    def _record_failure(self, item: _Planned, error: str, report: IndexReport) -> None:
+        report.fail(item.path, error)
+        # A previously indexed version stays searchable; the sources table shows the error.
+        if item.is_update:
+            self.docstore.set_error(item.source, error)
+
+    def _pipeline(self) -> Any:
+        from llama_index.core.ingestion import IngestionPipeline
+        from llama_index.core.node_parser import SentenceSplitter
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        from indexing.chunks import AssignChunkIds
+        from indexing.embedding import token_counter
+
+        splitter = SentenceSplitter(
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+            tokenizer=token_counter(self.embed_model),
+        )
+        return IngestionPipeline(
+            transformations=[splitter, AssignChunkIds(), self.embed_model],
+            vector_store=ChromaVectorStore(chroma_collection=self.collection),
+            disable_cache=True,
+        )
+
+    def _write_batch(self, pipeline: Any, batch: list[tuple[_Planned, LoadedDocument]], report: IndexReport) -> None:
+        from indexing.chunks import to_documents
+
+        sources = [item.source for item, _ in batch]
+        with self.docstore.transaction():
+            for item, _ in batch:
+                self.docstore.put(
+                    SourceRecord(item.source, item.sha256, item.size, item.mtime_ns, item.meta_hash,
+                                 item.metadata, [], _now(), "pending")
+                )
+        delete_sources(self.collection, sources)
+        documents = [d for item, doc in batch for d in to_documents(item.source, item.metadata, doc)]
+        nodes = pipeline.run(documents=documents)
+        ids: dict[str, list[str]] = {s: [] for s in sources}
+        for node in nodes:
+            ids[node.metadata["source"]].append(node.node_id)
+        with self.docstore.transaction():
+            for item, doc in batch:
+                meta = {**item.metadata, "file_name": item.path.name}
+                if "title" not in meta and doc.title:
+                    meta["title"] = doc.title
+                self.docstore.put(
+                    SourceRecord(item.source, item.sha256, item.size, item.mtime_ns, item.meta_hash,
+                                 meta, ids[item.source], _now(), "done")
+                )
+        for item, _ in batch:
+            if item.is_update:
+                report.updated += 1
+            else:
+                report.added += 1
+        report.chunks += len(nodes)
+        self.progress.advance(len(batch), batch[-1][0].path.name)
