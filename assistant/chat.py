@@ -65,8 +65,10 @@ def build_messages(question: str, chunks: list[RetrievedChunk], llm: Generator, 
         budget -= cost
         blocks.append(block)
         used.append(chunk)
-    user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}], used
+    # Sources in the system turn and the bare question as the user turn: small models then answer
+    # the question instead of commenting on the sources.
+    system = SYSTEM_PROMPT + "\n\nSources:\n\n" + "\n\n".join(blocks)
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}], used
 
 
 def cited_sources(answer: str, used: list[RetrievedChunk]) -> list[RetrievedChunk]:

@@ -43,8 +43,8 @@ class LLMSettings(BaseModel):
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy decoding")
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(1.15, ge=1.0)
-    no_repeat_ngram_size: int = Field(4, ge=0)
+    repetition_penalty: float = Field(1.1, ge=1.0, description="on generated tokens only, not the prompt")
+    no_repeat_ngram_size: int = Field(6, ge=0, description="on generated tokens only, not the prompt")
 
 
 class RetrievalSettings(BaseModel):

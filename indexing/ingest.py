@@ -25,7 +25,7 @@ from typing import Any
 
 from indexing.config import IndexingSettings
 from indexing.docstore import DocStore, SourceRecord
-from indexing.loaders import LoadedDocument, LoadError, is_supported, load_file
+from indexing.loaders import SUPPORTED_SUFFIXES, LoadedDocument, LoadError, is_supported, load_file
 from indexing.metadata import (
     MetadataError,
     is_metadata_file,
@@ -249,7 +249,10 @@ class Indexer:
             try:
                 st = path.stat()
                 if not is_supported(path):
-                    raise LoadError(f"unsupported file type {path.suffix or '(no extension)'}")
+                    raise LoadError(
+                        f"unsupported file type {path.suffix or '(no extension)'} "
+                        f"(supported: {' '.join(sorted(SUPPORTED_SUFFIXES))})"
+                    )
                 if st.st_size > limit:
                     raise LoadError(
                         f"file is {st.st_size / 1024**2:.1f} MB, over the {self.settings.max_file_mb:g} MB "

@@ -29,12 +29,20 @@ class LocalLLM:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def _generation_kwargs(self, max_new_tokens: int | None) -> dict[str, Any]:
+    def _generation_kwargs(self, max_new_tokens: int | None, prompt_length: int) -> dict[str, Any]:
+        from transformers import LogitsProcessorList
+
+        from assistant.llm.guards import GeneratedNoRepeatNGram, GeneratedRepetitionPenalty
+
         s = self.settings
+        guards = LogitsProcessorList()
+        if s.repetition_penalty > 1.0:
+            guards.append(GeneratedRepetitionPenalty(s.repetition_penalty, prompt_length))
+        if s.no_repeat_ngram_size > 0:
+            guards.append(GeneratedNoRepeatNGram(s.no_repeat_ngram_size, prompt_length))
         kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens or s.max_new_tokens,
-            "repetition_penalty": s.repetition_penalty,
-            "no_repeat_ngram_size": s.no_repeat_ngram_size,
+            "logits_processor": guards,
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }
         if s.temperature > 0:
@@ -50,6 +58,7 @@ class LocalLLM:
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.device)
         with torch.inference_mode():
-            output = self.model.generate(**inputs, **self._generation_kwargs(max_new_tokens))
+            prompt_length = inputs["input_ids"].shape[1]
+            output = self.model.generate(**inputs, **self._generation_kwargs(max_new_tokens, prompt_length))
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()

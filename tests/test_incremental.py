@@ -1,0 +1,106 @@
+"""Incremental indexing: unchanged files are skipped, changed ones replaced, removed ones pruned."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from assistant.config import load_settings
+from assistant.services import AssistantService
+
+from .conftest import run_cli
+from .corpus_utils import chroma_entries, docstore_rows, write_corpus
+
+
+def _service(home: Path) -> AssistantService:
+    return AssistantService(load_settings(home))
+
+
+def test_change_delete_add_touch_only_those(tmp_path: Path, make_home) -> None:
+    home = make_home()
+    corpus = tmp_path / "corpus"
+    files = write_corpus(corpus, n_files=5)
+
+    first = _service(home).index([corpus])
+    assert (first.added, first.updated, first.unchanged, first.failed) == (5, 0, 0, [])
+    before_rows = docstore_rows(home)
+    before = chroma_entries(home)
+    assert len(before["ids"]) == first.chunks == sum(r.chunks for r in before_rows.values())
+
+    # A no-op rerun does no embedding work: the embedder is never even loaded.
+    svc = _service(home)
+    noop = svc.index([corpus])
+    assert (noop.added, noop.updated, noop.unchanged, noop.chunks) == (0, 0, 5, 0)
+    assert svc.indexer._embed_model is None
+
+    changed, deleted = files[1], files[2]
+    changed.write_text("# Changed\n\nThe canteen now opens at 7.30 every weekday morning.\n")
+    deleted.unlink()
+    added = corpus / "new-fact.md"
+    added.write_text("# New\n\nThe Glasgow office moved to Buchanan Street in 2023.\n")
+
+    run = _service(home).index([corpus], prune=True)
+    assert (run.added, run.updated, run.unchanged, run.removed, run.failed) == (1, 1, 3, 1, [])
+
+    after_rows = docstore_rows(home)
+    after = chroma_entries(home)
+    sources = {str(p) for p in files if p != deleted} | {str(added)}
+    assert set(after_rows) == sources
+    by_source = Counter(m["source"] for m in after["metadatas"])
+    assert dict(by_source) == {s: after_rows[s].chunks for s in sources}
+    assert len(set(after["ids"])) == len(after["ids"])
+    # Only the changed and the added file were written.
+    assert run.chunks == after_rows[str(changed)].chunks + after_rows[str(added)].chunks
+    for untouched in sources - {str(changed), str(added)}:
+        assert after_rows[untouched].indexed_at == before_rows[untouched].indexed_at
+        assert after_rows[untouched].node_ids == before_rows[untouched].node_ids
+    texts = {m["source"]: d for m, d in zip(after["metadatas"], after["documents"], strict=True)}
+    assert "canteen" in texts[str(changed)]
+    assert str(deleted) not in by_source
+
+
+def test_touched_but_identical_file_is_unchanged(tmp_path: Path, make_home) -> None:
+    home = make_home()
+    corpus = tmp_path / "c"
+    files = write_corpus(corpus, n_files=2)
+    _service(home).index([corpus])
+    files[0].write_text(files[0].read_text())  # new mtime, same bytes
+    run = _service(home).index([corpus])
+    assert (run.unchanged, run.updated) == (2, 0)
+
+
+def test_metadata_change_reindexes_the_file(tmp_path: Path, make_home) -> None:
+    home = make_home()
+    corpus = tmp_path / "c"
+    files = write_corpus(corpus, n_files=2)
+    _service(home).index([corpus])
+    files[0].with_name(files[0].name + ".meta.yaml").write_text("sector: health\n")
+    run = _service(home).index([corpus])
+    assert (run.updated, run.unchanged) == (1, 1)
+    metas = [m for m in chroma_entries(home)["metadatas"] if m["source"] == str(files[0])]
+    assert metas and all(m["sector"] == "health" for m in metas)
+
+
+def test_cli_index_sources_remove_json(tmp_path: Path, make_home) -> None:
+    home = make_home()
+    corpus = tmp_path / "c"
+    files = write_corpus(corpus, n_files=3)
+    res = run_cli("index", str(corpus), "--meta", "doc_type=kms_fact", "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert set(report) == {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds"}
+    assert report["added"] == 3
+
+    res = run_cli("sources", "--json", home=home)
+    listed = json.loads(res.stdout)
+    assert [s["source"] for s in listed] == sorted(str(f) for f in files)
+    assert all(set(s) >= {"source", "sha256", "chunks", "indexed_at", "metadata"} for s in listed)
+    assert all(s["metadata"]["doc_type"] == "kms_fact" and s["metadata"]["file_name"] for s in listed)
+
+    res = run_cli("remove", str(files[0]), str(tmp_path / "never-indexed.md"), "--json", home=home)
+    assert res.returncode == 3
+    out = json.loads(res.stdout)
+    assert out["removed"] == [str(files[0])]
+    assert out["failed"][0]["path"].endswith("never-indexed.md")
+    assert str(files[0]) not in {m["source"] for m in chroma_entries(home)["metadatas"]}
