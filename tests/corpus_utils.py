@@ -16,7 +16,32 @@ TOPICS = {
     "revenue": "Revenue for the year was 48.2 million pounds, up 12 percent on the previous year.",
     "bids": "The justice framework bid was won in March 2024 with a score of 87 out of 100.",
 }
-FILLER = ["delivery", "team", "client", "service", "quality", "report", "project", "plan", "review", "process", "support", "data", "platform", "training", "customer", "contract", "public", "sector", "digital", "change", "people", "value", "outcome", "evidence"]
+FILLER = [
+    "delivery",
+    "team",
+    "client",
+    "service",
+    "quality",
+    "report",
+    "project",
+    "plan",
+    "review",
+    "process",
+    "support",
+    "data",
+    "platform",
+    "training",
+    "customer",
+    "contract",
+    "public",
+    "sector",
+    "digital",
+    "change",
+    "people",
+    "value",
+    "outcome",
+    "evidence",
+]
 
 
 def paragraph(rng: random.Random, words: int = 120) -> str:
