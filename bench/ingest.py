@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.config import load_settings  # noqa: E402
-from assistant.services import DEMO_CORPUS, AssistantService  # noqa: E402
+from assistant.config import load_settings
+from assistant.services import DEMO_CORPUS, AssistantService
 
 
 def build_corpus(target: Path, copies: int) -> Path:

@@ -11,6 +11,7 @@ killed run never leaves duplicates or orphans.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import hashlib
@@ -327,10 +328,10 @@ class Indexer:
                 batch.append((item, doc))
                 batch_chars += sum(len(s.text) for s in doc.sections)
                 if batch_chars >= self.settings.batch_chars:
-                    self._write_batch(pipeline, batch, report)
+                    self._write_batch_or_fail(pipeline, batch, report)
                     batch, batch_chars = [], 0
             if batch:
-                self._write_batch(pipeline, batch, report)
+                self._write_batch_or_fail(pipeline, batch, report)
         self.progress.finish()
 
     def _record_failure(self, item: _Planned, error: str, report: IndexReport) -> None:
@@ -357,6 +358,21 @@ class Indexer:
             vector_store=ChromaVectorStore(chroma_collection=self.collection),
             disable_cache=True,
         )
+
+    def _write_batch_or_fail(
+        self, pipeline: Any, batch: list[tuple[_Planned, LoadedDocument]], report: IndexReport
+    ) -> None:
+        """A batch that cannot be embedded or stored fails its files; the run goes on with the next."""
+        try:
+            self._write_batch(pipeline, batch, report)
+        except Exception as err:
+            reason = f"could not embed or store: {type(err).__name__}: {str(err).strip().splitlines()[0][:200]}"
+            for item, _ in batch:
+                report.fail(item.path, reason)
+            self.progress.advance(len(batch), batch[-1][0].path.name)
+            # Drop what the batch half-wrote now; if the store is down, the next run recovers it.
+            with contextlib.suppress(Exception):
+                self.recover()
 
     def _write_batch(self, pipeline: Any, batch: list[tuple[_Planned, LoadedDocument]], report: IndexReport) -> None:
         from indexing.chunks import to_documents
