@@ -22,7 +22,7 @@ class IndexingSettings(BaseModel):
     chunk_overlap: int = Field(40, ge=0)
     max_file_mb: float = Field(100.0, gt=0, description="files larger than this are refused")
     batch_chars: int = Field(
-        200_000, ge=1000, description="parsed characters per write batch: the most work a crash can lose"
+        1_000_000, ge=1000, description="parsed characters per write batch: the most work a crash can lose"
     )
 
     @field_validator("chunk_overlap")

@@ -18,7 +18,6 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +32,12 @@ from indexing.metadata import (
     metadata_hash,
     resolve_metadata,
 )
+from indexing.prefetch import Prefetcher, text_size
 from indexing.progress import NoProgress, Progress
 from indexing.store import delete_sources, open_client, open_collection
 
 # Bumped when the way chunks are made changes, so that every file is re-embedded once.
 PIPELINE_VERSION = 1
-LOOKAHEAD_FILES = 8
 
 
 @dataclass
@@ -306,32 +305,21 @@ class Indexer:
         limit = int(self.settings.max_file_mb * 1024 * 1024)
         batch: list[tuple[_Planned, LoadedDocument]] = []
         batch_chars = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader") as pool:
-            # One loader thread: PDF libraries are not thread-safe, and one is enough to keep the
-            # parser ahead of the embedder on small machines.
-            futures: list[Future] = []
-            for i, item in enumerate(plan):
-                while len(futures) <= min(i + LOOKAHEAD_FILES, len(plan) - 1):
-                    futures.append(pool.submit(load_file, plan[len(futures)].path, limit))
-                try:
-                    doc = futures[i].result()
-                except LoadError as err:
-                    self._record_failure(item, str(err), report)
-                    self.progress.advance(1, item.path.name)
-                    continue
-                except Exception as err:  # a parser bug must not stop the run
-                    self._record_failure(item, f"unexpected {type(err).__name__}: {err}", report)
-                    self.progress.advance(1, item.path.name)
-                    continue
-                finally:
-                    futures[i] = None  # type: ignore[call-overload]  # free parsed text early
-                batch.append((item, doc))
-                batch_chars += sum(len(s.text) for s in doc.sections)
-                if batch_chars >= self.settings.batch_chars:
-                    self._write_batch_or_fail(pipeline, batch, report)
-                    batch, batch_chars = [], 0
-            if batch:
+        # The parser may run up to two batches ahead: while one batch is embedded the next is parsed.
+        parsed = Prefetcher(plan, lambda item: load_file(item.path, limit), 2 * self.settings.batch_chars)
+        for item, doc in parsed:
+            if isinstance(doc, BaseException):
+                error = str(doc) if isinstance(doc, LoadError) else f"unexpected {type(doc).__name__}: {doc}"
+                self._record_failure(item, error, report)
+                self.progress.advance(1, item.path.name)
+                continue
+            batch.append((item, doc))
+            batch_chars += text_size(doc)
+            if batch_chars >= self.settings.batch_chars:
                 self._write_batch_or_fail(pipeline, batch, report)
+                batch, batch_chars = [], 0
+        if batch:
+            self._write_batch_or_fail(pipeline, batch, report)
         self.progress.finish()
 
     def _record_failure(self, item: _Planned, error: str, report: IndexReport) -> None:
@@ -345,16 +333,15 @@ class Indexer:
         from llama_index.core.node_parser import SentenceSplitter
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        from indexing.chunks import AssignChunkIds
+        from indexing.chunks import AssignChunkIds, SortForEmbedding
         from indexing.embedding import token_counter
 
+        tokenizer = token_counter(self.embed_model)
         splitter = SentenceSplitter(
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
-            tokenizer=token_counter(self.embed_model),
+            chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap, tokenizer=tokenizer
         )
         return IngestionPipeline(
-            transformations=[splitter, AssignChunkIds(), self.embed_model],
+            transformations=[splitter, AssignChunkIds(), SortForEmbedding(count_tokens=tokenizer), self.embed_model],
             vector_store=ChromaVectorStore(chroma_collection=self.collection),
             disable_cache=True,
         )
@@ -388,7 +375,7 @@ class Indexer:
         documents = [d for item, doc in batch for d in to_documents(item.source, item.metadata, doc)]
         nodes = pipeline.run(documents=documents)
         ids: dict[str, list[str]] = {s: [] for s in sources}
-        for node in nodes:
+        for node in sorted(nodes, key=lambda n: n.metadata["chunk"]):
             ids[node.metadata["source"]].append(node.node_id)
         with self.docstore.transaction():
             for item, doc in batch:
