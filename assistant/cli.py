@@ -201,7 +201,7 @@ def retrieve(
         Console().rule(doc["query"])
         for n, r in enumerate(doc["results"], 1):
             page = f" p.{r['page']}" if r["page"] else ""
-            Console().print(f"[bold]{n}. {r['score']:.3f}[/bold] {r['source']}{page}", highlight=False)
+            Console().print(f"[bold]{n}. {r['score']:.3f}[/bold] {r['source']}{page}", highlight=False, soft_wrap=True)
             Console().print("   " + r["text"][:300].replace("\n", " "), highlight=False)
 
 
@@ -241,7 +241,7 @@ def print_answer(a: Any) -> None:
     out.print(a.answer, highlight=False)
     for n, s in enumerate(a.sources, 1):
         page = f", page {s.page}" if s.page else ""
-        out.print(f"[dim][{n}] {s.source}{page}[/dim]", highlight=False)
+        out.print(f"[dim][{n}] {s.source}{page}[/dim]", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -104,3 +104,20 @@ def test_cli_index_sources_remove_json(tmp_path: Path, make_home) -> None:
     assert out["removed"] == [str(files[0])]
     assert out["failed"][0]["path"].endswith("never-indexed.md")
     assert str(files[0]) not in {m["source"] for m in chroma_entries(home)["metadatas"]}
+
+
+def test_embedder_from_a_local_folder_and_a_wrong_one(tmp_path: Path, make_home, shared_models: Path) -> None:
+    corpus = tmp_path / "c"
+    write_corpus(corpus, n_files=2)
+    _service(make_home("prep")).index([corpus])  # makes sure the embedded model folder is prepared
+    folder = shared_models / "all-MiniLM-L6-v2"
+    home = tmp_path / "custom"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[indexing]\nembedder = "{folder}"\n')
+    assert _service(home).index([corpus]).added == 2
+    assert not (home / "models" / "all-MiniLM-L6-v2").exists(), "a configured folder is used in place"
+
+    (home / "config.toml").write_text(f'[indexing]\nembedder = "{tmp_path / "no-such-model"}"\n')
+    (corpus / "new.md").write_text("# New\n\nA new fact about the Cardiff office.\n")
+    res = run_cli("index", str(corpus), home=home)
+    assert res.returncode == 2 and "no-such-model" in res.stderr and "Traceback" not in res.stderr
