@@ -180,19 +180,19 @@ def retrieve(
     top_k: TopKOpt = None,
     where: WhereOpt = None,
     user: UserOpt = None,
-    mode: Annotated[str, typer.Option("--mode", help="dense (hybrid and keyword arrive later).")] = "dense",
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="hybrid (default), dense or keyword.")
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the chunks that best match a query."""
     if (query is None) == (queries is None):
         fail("give either a QUERY or --queries FILE")
-    if mode != "dense":
-        fail(f"--mode {mode}: only 'dense' retrieval is available in this version")
     texts = [query] if query is not None else read_jsonl_field(queries, "query")  # type: ignore[arg-type]
     viewer = resolve_viewer(user)
     svc = service(home, quiet=as_json)
-    results = svc.retrieve(texts, top_k, parse_where(where), viewer)
+    results = svc.retrieve(texts, top_k, parse_where(where), viewer, mode)
     docs = [{"query": q, "results": [c.to_json() for c in r]} for q, r in zip(texts, results, strict=True)]
     if as_json:
         emit_json(docs[0] if query is not None else docs)

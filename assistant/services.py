@@ -13,7 +13,7 @@ from assistant.config import Settings
 from indexing.docstore import SourceRecord
 from indexing.ingest import Indexer, IndexReport
 from indexing.progress import NoProgress, Progress
-from indexing.retrieval import DenseRetriever, RetrievedChunk
+from indexing.retrieval import MODES, DenseRetriever, RetrievedChunk, Retriever
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_CORPUS = DEMO_DIR / "corpus"
@@ -45,8 +45,9 @@ class AssistantService:
         return Indexer(self.settings.indexing, p.index, p.chroma, p.models, self.progress)
 
     @cached_property
-    def retriever(self) -> DenseRetriever:
-        return DenseRetriever(self.indexer.collection, self.indexer.embed_model)
+    def retriever(self) -> Retriever:
+        dense = DenseRetriever(self.indexer.collection, self.indexer.embed_model)
+        return Retriever(dense, self.indexer.keyword, self.settings.retrieval.candidates)
 
     @cached_property
     def llm(self) -> Any:
@@ -70,11 +71,30 @@ class AssistantService:
     # -- retrieval and answers -----------------------------------------------------------------
     def retrieve(
         self, queries: list[str], top_k: int | None = None, where: dict[str, Any] | None = None,
-        viewer: Viewer | None = None,
+        viewer: Viewer | None = None, mode: str | None = None,
     ) -> list[list[RetrievedChunk]]:
         viewer = viewer or Viewer()
+        mode = mode or self.settings.retrieval.mode
+        if mode not in MODES:
+            raise InputError(f"unknown retrieval mode {mode!r} (choose from {', '.join(MODES)})")
+        for q in queries:
+            check_question(q, self.settings.retrieval.max_query_chars)
+        self.check_filter_keys(where)
         k = top_k or self.settings.retrieval.top_k
-        return self.retriever.retrieve_many(queries, k, where, viewer.groups)
+        return self.retriever.retrieve_many(queries, k, where, viewer.groups, mode)  # type: ignore[arg-type]
+
+    def metadata_keys(self) -> set[str]:
+        """Every metadata key a filter can use: the indexer's own and those found on indexed sources."""
+        keys = {"source", "file_name", "file_type", "page", "heading", "title", "chunk", "groups"}
+        for record in self.sources():
+            keys.update(record.metadata)
+        return keys
+
+    def check_filter_keys(self, where: dict[str, Any] | None) -> None:
+        unknown = sorted(set(where or {}) - self.metadata_keys())
+        if unknown:
+            known = ", ".join(sorted(self.metadata_keys()))
+            raise InputError(f"unknown metadata key(s) {', '.join(unknown)} in the filter (known: {known})")
 
     def ask(
         self, questions: list[str], use_rag: bool = True, top_k: int | None = None,
@@ -103,6 +123,15 @@ class AssistantService:
             "questions": str(DEMO_QUESTIONS),
             "index": report.to_json(),
         }
+
+
+def check_question(text: str, max_chars: int) -> None:
+    if not text or not text.strip():
+        raise InputError("the question is empty")
+    if len(text) > max_chars:
+        raise InputError(
+            f"the question is {len(text):,} characters, over the limit of {max_chars:,} (retrieval.max_query_chars)"
+        )
 
 
 def read_jsonl_field(path: Path, key: str) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llama_index.core.schema import BaseNode, Document, TransformComponent
+from llama_index.core.schema import BaseNode, Document, MetadataMode, TransformComponent
 
 from indexing.loaders import LoadedDocument
 from indexing.metadata import flatten_for_store
@@ -17,7 +17,34 @@ def chunk_id(source: str, index: int) -> str:
     return f"{hashlib.sha1(source.encode()).hexdigest()[:16]}-{index:05d}"
 
 
-def to_documents(source: str, metadata: dict[str, Any], loaded: LoadedDocument) -> list[Document]:
+CONTEXT_KEY = "context"
+# Metadata keys that name who a document is from or about, in the order they are worth mentioning.
+_PARTY_KEYS = ("company", "client", "customer", "issuer", "author", "organisation", "organization")
+
+
+def context_header(meta: dict[str, Any], heading: str | None) -> str:
+    """A one-line header naming the chunk's document: title, parties, type, sector, outcome, tender, date, section.
+
+    Embedded and keyword-indexed with the chunk, so "the 2023 annual report" or "our bid to the
+    probation service" find that document's chunks even when the passage itself never says so.
+    """
+    parts = [str(meta["title"])] if meta.get("title") else []
+    parts += [str(meta[k]) for k in _PARTY_KEYS if meta.get(k)]
+    doc_type = str(meta.get("doc_type", "")).replace("_", " ")
+    if doc_type:
+        outcome = meta.get("outcome")
+        parts.append(f"{outcome} {doc_type}" if outcome else doc_type)
+    for key in ("sector", "itt", "date"):
+        if meta.get(key):
+            parts.append(f"{key} {meta[key]}")
+    if heading and heading != meta.get("title"):
+        parts.append(f"section: {heading}")
+    return " | ".join(parts)[:400]
+
+
+def to_documents(
+    source: str, metadata: dict[str, Any], loaded: LoadedDocument, contextual: bool = True
+) -> list[Document]:
     """One llama-index document per section, so every chunk keeps its page and heading."""
     base = {**flatten_for_store(metadata), "source": source, "file_name": Path(source).name,
             "file_type": Path(source).suffix.lower().lstrip(".")}
@@ -30,13 +57,22 @@ def to_documents(source: str, metadata: dict[str, Any], loaded: LoadedDocument) 
             meta["page"] = section.page
         if section.heading:
             meta["heading"] = section.heading[:300]
+        hidden = list(meta)
+        if contextual:
+            meta[CONTEXT_KEY] = context_header(meta, section.heading)
         doc = Document(text=section.text, metadata=meta, id_=f"{source}#{n}")
-        # The chunk text alone is embedded and shown; metadata travels beside it. Excluding the
-        # keys also stops the splitter from shrinking chunks to make room for them.
-        doc.excluded_embed_metadata_keys = list(meta)
-        doc.excluded_llm_metadata_keys = list(meta)
+        # Only the header joins the text for embedding (and so for keyword indexing); the LLM and the
+        # user see the chunk alone. The splitter makes room for the header within chunk_size.
+        doc.excluded_embed_metadata_keys = hidden
+        doc.excluded_llm_metadata_keys = [*hidden, CONTEXT_KEY]
+        doc.metadata_template = "{value}"
         docs.append(doc)
     return docs
+
+
+def embedded_text(node: BaseNode) -> str:
+    """What the embedder sees and the keyword index matches: the contextual header and the chunk."""
+    return node.get_content(metadata_mode=MetadataMode.EMBED)
 
 
 class AssignChunkIds(TransformComponent):
@@ -71,5 +107,5 @@ class SortForEmbedding(TransformComponent):
     def __call__(self, nodes: list[BaseNode], **kwargs: Any) -> list[BaseNode]:
         count = self.count_tokens
         if count is None:
-            return sorted(nodes, key=lambda n: len(n.get_content()))
-        return sorted(nodes, key=lambda n: len(count(n.get_content())))
+            return sorted(nodes, key=lambda n: len(embedded_text(n)))
+        return sorted(nodes, key=lambda n: len(count(embedded_text(n))))

@@ -20,6 +20,9 @@ class IndexingSettings(BaseModel):
     collection: str = Field("documents", min_length=3, max_length=512)
     chunk_size: int = Field(220, ge=32, description="chunk size in tokens of the embedder's tokenizer")
     chunk_overlap: int = Field(40, ge=0)
+    contextual_headers: bool = Field(
+        True, description="embed and keyword-index each chunk with a header naming its document and section"
+    )
     max_file_mb: float = Field(100.0, gt=0, description="files larger than this are refused")
     batch_chars: int = Field(
         1_000_000, ge=1000, description="parsed characters per write batch: the most work a crash can lose"

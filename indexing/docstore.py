@@ -70,6 +70,11 @@ class DocStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """Shared with the keyword index, so both change in one transaction."""
+        return self._db
+
     def close(self) -> None:
         self._db.close()
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from indexing.config import IndexingSettings
 from indexing.docstore import DocStore, SourceRecord
+from indexing.keyword import KeywordIndex
 from indexing.loaders import SUPPORTED_SUFFIXES, LoadedDocument, LoadError, is_supported, load_file
 from indexing.metadata import (
     MetadataError,
@@ -37,7 +38,7 @@ from indexing.progress import NoProgress, Progress
 from indexing.store import delete_sources, open_client, open_collection
 
 # Bumped when the way chunks are made changes, so that every file is re-embedded once.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 
 @dataclass
@@ -115,6 +116,7 @@ class Indexer:
         self.models_dir = models_dir
         self.progress: Progress = progress or NoProgress()
         self.docstore = DocStore(index_dir / "docstore.sqlite")
+        self.keyword = KeywordIndex(self.docstore.connection)
         self._collection: Any = None
         self._embed_model: Any = None
 
@@ -139,7 +141,8 @@ class Indexer:
 
     def _fingerprint(self) -> dict[str, Any]:
         s = self.settings
-        return {"v": PIPELINE_VERSION, "embedder": s.embedder, "size": s.chunk_size, "overlap": s.chunk_overlap}
+        return {"v": PIPELINE_VERSION, "embedder": s.embedder, "size": s.chunk_size, "overlap": s.chunk_overlap,
+                "headers": s.contextual_headers}
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -164,10 +167,7 @@ class Indexer:
         """Undo what an interrupted run left half-written: chunks of `pending` sources."""
         pending = [r.source for r in self.docstore.all(state="pending")]
         if pending:
-            delete_sources(self.collection, pending)
-            with self.docstore.transaction():
-                for source in pending:
-                    self.docstore.delete(source)
+            self._drop(pending)
             self.progress.message(f"Recovered {len(pending)} source(s) from an interrupted run")
         return len(pending)
 
@@ -294,8 +294,10 @@ class Indexer:
         return len(gone)
 
     def _drop(self, sources: list[str]) -> None:
+        """Forget sources everywhere: vector store first, then keyword rows and docstore rows together."""
         delete_sources(self.collection, sources)
         with self.docstore.transaction():
+            self.keyword.delete_sources(sources)
             for source in sources:
                 self.docstore.delete(source)
 
@@ -362,7 +364,7 @@ class Indexer:
                 self.recover()
 
     def _write_batch(self, pipeline: Any, batch: list[tuple[_Planned, LoadedDocument]], report: IndexReport) -> None:
-        from indexing.chunks import to_documents
+        from indexing.chunks import embedded_text, to_documents
 
         sources = [item.source for item, _ in batch]
         with self.docstore.transaction():
@@ -372,12 +374,18 @@ class Indexer:
                                  item.metadata, [], _now(), "pending")
                 )
         delete_sources(self.collection, sources)
-        documents = [d for item, doc in batch for d in to_documents(item.source, item.metadata, doc)]
+        contextual = self.settings.contextual_headers
+        documents = [d for item, doc in batch for d in to_documents(item.source, item.metadata, doc, contextual)]
         nodes = pipeline.run(documents=documents)
         ids: dict[str, list[str]] = {s: [] for s in sources}
         for node in sorted(nodes, key=lambda n: n.metadata["chunk"]):
             ids[node.metadata["source"]].append(node.node_id)
         with self.docstore.transaction():
+            self.keyword.delete_sources(sources)
+            self.keyword.add(
+                (n.node_id, n.metadata["source"], embedded_text(n), n.get_content(), keyword_metadata(n.metadata))
+                for n in nodes
+            )
             for item, doc in batch:
                 meta = {**item.metadata, "file_name": item.path.name}
                 if "title" not in meta and doc.title:
@@ -393,3 +401,9 @@ class Indexer:
                 report.added += 1
         report.chunks += len(nodes)
         self.progress.advance(len(batch), batch[-1][0].path.name)
+
+
+def keyword_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    from indexing.chunks import CONTEXT_KEY
+
+    return {k: v for k, v in meta.items() if k != CONTEXT_KEY}

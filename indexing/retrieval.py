@@ -1,14 +1,31 @@
-"""Dense retrieval from Chroma with metadata filters and the viewer's groups applied in the search."""
+"""Retrieval: dense (Chroma), keyword (BM25) and hybrid (reciprocal rank fusion).
+
+Metadata filters and the viewer's groups are applied inside both searches. Hybrid retrieval then
+fuses the two rankings, adds a ranking by date when the question asks for the latest or most recent
+document, and drops near-duplicate chunks so that the same paragraph in several files does not
+crowd out the top-k.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from indexing.keyword import KeywordIndex
 from indexing.metadata import GROUP_FLAG_PREFIX, PUBLIC_FLAG, where_clause
 
+Mode = Literal["dense", "keyword", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
+RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.); damps the weight of top ranks
+
 # Keys llama-index and the indexer keep for their own bookkeeping; not shown to users.
-_INTERNAL_KEYS = frozenset({"_node_content", "_node_type", "document_id", "doc_id", "ref_doc_id", PUBLIC_FLAG})
+_INTERNAL_KEYS = frozenset(
+    {"_node_content", "_node_type", "document_id", "doc_id", "ref_doc_id", PUBLIC_FLAG, "context"}
+)
+_RECENCY = re.compile(r"\b(latest|most recent|newest|current|up[- ]to[- ]date|this year'?s?)\b", re.I)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass
@@ -19,6 +36,8 @@ class RetrievedChunk:
     text: str
     score: float
     metadata: dict[str, Any]
+    # Per-ranker evidence (e.g. {"dense": cosine, "keyword": bm25}); used to judge answerability.
+    signals: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +55,19 @@ def public_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _chunk(cid: str, text: str, meta: dict[str, Any], score: float, signal: str) -> RetrievedChunk:
+    page = meta.get("page")
+    return RetrievedChunk(
+        id=cid,
+        source=str(meta.get("source", "")),
+        page=int(page) if isinstance(page, int | float) and not isinstance(page, bool) else None,
+        text=text or "",
+        score=score,
+        metadata=public_metadata(meta),
+        signals={signal: score},
+    )
+
+
 class DenseRetriever:
     """Embeds the query with the indexing embedder and asks Chroma for the nearest chunks."""
 
@@ -43,15 +75,96 @@ class DenseRetriever:
         self.collection = collection
         self.embed_model = embed_model
 
+    def search_many(self, queries: list[str], top_k: int, where: dict[str, Any] | None) -> list[list[RetrievedChunk]]:
+        # Query embeddings (not text embeddings): models with a query instruction need it.
+        embeddings = [self.embed_model.get_query_embedding(q) for q in queries]
+        result = self.collection.query(
+            query_embeddings=embeddings, n_results=top_k, where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            [_chunk(cid, text, dict(meta or {}), 1.0 - float(dist), "dense")  # cosine distance → similarity
+             for cid, text, meta, dist in zip(ids, docs, metas, dists, strict=True)]
+            for ids, docs, metas, dists in zip(
+                result["ids"], result["documents"], result["metadatas"], result["distances"], strict=True
+            )
+        ]
+
+
+def wants_latest(query: str) -> bool:
+    return bool(_RECENCY.search(query))
+
+
+def _date_of(chunk: RetrievedChunk) -> dt.date | None:
+    value = chunk.metadata.get("date")
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def fuse(rankings: list[list[RetrievedChunk]], k: int = RRF_K) -> list[RetrievedChunk]:
+    """Reciprocal rank fusion: each ranking adds 1 / (k + rank) to a chunk's score."""
+    fused: dict[str, RetrievedChunk] = {}
+    for ranking in rankings:
+        for rank, chunk in enumerate(ranking, 1):
+            entry = fused.get(chunk.id)
+            if entry is None:
+                entry = fused[chunk.id] = RetrievedChunk(
+                    chunk.id, chunk.source, chunk.page, chunk.text, 0.0, chunk.metadata, {}
+                )
+            entry.score += 1.0 / (k + rank)
+            entry.signals.update(chunk.signals)
+    return sorted(fused.values(), key=lambda c: -c.score)
+
+
+def by_recency(candidates: list[RetrievedChunk]) -> list[RetrievedChunk]:
+    """Candidates with a date, newest first: fused as one more ranking for 'latest' questions.
+
+    Only candidates of the same document type as the best match take part: in "the latest annual
+    report", what must be newest is an annual report, not whatever else was dated last.
+    """
+    if not candidates:
+        return []
+    doc_type = candidates[0].metadata.get("doc_type")
+    pool = [c for c in candidates if c.metadata.get("doc_type") == doc_type] if doc_type else candidates
+    dated = [(d, c) for c in pool if (d := _date_of(c)) is not None]
+    return [c for _, c in sorted(dated, key=lambda pair: pair[0], reverse=True)]
+
+
+def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = [w.lower() for w in _TOKEN.findall(text)]
+    if len(words) < n:
+        return {tuple(words)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def drop_near_duplicates(chunks: list[RetrievedChunk], threshold: float = 0.8) -> list[RetrievedChunk]:
+    """Keep the best-ranked of chunks whose word 5-shingles overlap (Jaccard) at or above the threshold."""
+    kept: list[tuple[RetrievedChunk, set]] = []
+    for chunk in chunks:
+        sh = _shingles(chunk.text)
+        if any(len(sh & other) / max(1, len(sh | other)) >= threshold for _, other in kept):
+            continue
+        kept.append((chunk, sh))
+    return [c for c, _ in kept]
+
+
+class Retriever:
+    """The retrieval service: one entry point for the three modes."""
+
+    def __init__(self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40) -> None:
+        self.dense = dense
+        self.keyword = keyword
+        self.candidates = candidates
+
     def retrieve(
-        self,
-        query: str,
-        top_k: int = 5,
-        where: dict[str, Any] | None = None,
-        groups: list[str] | None = None,
+        self, query: str, top_k: int = 5, where: dict[str, Any] | None = None,
+        groups: list[str] | None = None, mode: Mode = "hybrid",
     ) -> list[RetrievedChunk]:
-        """`groups=None` is unrestricted; a list (even empty) admits public chunks and those groups."""
-        return self.retrieve_many([query], top_k, where, groups)[0]
+        return self.retrieve_many([query], top_k, where, groups, mode)[0]
 
     def retrieve_many(
         self,
@@ -59,35 +172,31 @@ class DenseRetriever:
         top_k: int = 5,
         where: dict[str, Any] | None = None,
         groups: list[str] | None = None,
+        mode: Mode = "hybrid",
     ) -> list[list[RetrievedChunk]]:
+        """`groups=None` is unrestricted; a list (even empty) admits public chunks and those groups."""
         if not queries:
             return []
-        # Query embeddings (not text embeddings): models with a query instruction need it.
-        embeddings = [self.embed_model.get_query_embedding(q) for q in queries]
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r} (choose from {', '.join(MODES)})")
         clause = where_clause(where, groups)
-        result = self.collection.query(
-            query_embeddings=embeddings,
-            n_results=top_k,
-            where=clause,
-            include=["documents", "metadatas", "distances"],
-        )
-        out: list[list[RetrievedChunk]] = []
-        for ids, docs, metas, dists in zip(
-            result["ids"], result["documents"], result["metadatas"], result["distances"], strict=True
-        ):
-            chunks = []
-            for cid, text, meta, dist in zip(ids, docs, metas, dists, strict=True):
-                meta = dict(meta or {})
-                page = meta.get("page")
-                chunks.append(
-                    RetrievedChunk(
-                        id=cid,
-                        source=str(meta.get("source", "")),
-                        page=int(page) if isinstance(page, int | float) else None,
-                        text=text or "",
-                        score=1.0 - float(dist),  # cosine distance → cosine similarity
-                        metadata=public_metadata(meta),
-                    )
-                )
-            out.append(chunks)
+        pool = max(self.candidates, 4 * top_k)
+        dense = self.dense.search_many(queries, pool, clause) if mode != "keyword" else [[] for _ in queries]
+        out = []
+        for query, dense_hits in zip(queries, dense, strict=True):
+            keyword_hits = []
+            if mode != "dense":
+                keyword_hits = [
+                    _chunk(h.id, h.text, h.metadata, h.score, "keyword")
+                    for h in self.keyword.search(query, pool, clause)
+                ]
+            if mode == "dense":
+                ranked = dense_hits
+            elif mode == "keyword":
+                ranked = keyword_hits
+            else:
+                ranked = fuse([dense_hits, keyword_hits])
+                if wants_latest(query):
+                    ranked = fuse([dense_hits, keyword_hits, by_recency(ranked[:pool])])
+            out.append(drop_near_duplicates(ranked)[:top_k])
         return out

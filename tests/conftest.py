@@ -61,3 +61,20 @@ def run_cli(*args: str, home: Path | None = None, timeout: float = 600, env: dic
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Path:
+    """The demo corpus indexed once for the whole run, through the real `assistant demo` command."""
+    import json
+
+    from assistant.services import DEMO_QUESTIONS
+
+    home = tmp_path_factory.mktemp("demo") / "home"
+    home.mkdir()
+    (home / "models").symlink_to(shared_models, target_is_directory=True)
+    res = run_cli("demo", "--no-serve", "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["home"] == str(home) and out["questions"] == str(DEMO_QUESTIONS) and out["sources"] >= 25
+    return home

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 
 from assistant.config import load_settings
@@ -14,18 +13,6 @@ from indexing.loaders import is_supported
 from indexing.metadata import is_metadata_file
 
 from .conftest import run_cli
-
-
-@pytest.fixture(scope="session")
-def demo_home(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Path:
-    home = tmp_path_factory.mktemp("demo") / "home"
-    home.mkdir()
-    (home / "models").symlink_to(shared_models, target_is_directory=True)
-    res = run_cli("demo", "--no-serve", "--json", home=home)
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout)
-    assert out == {"home": str(home), "sources": len(corpus_files()), "questions": str(DEMO_QUESTIONS)}
-    return home
 
 
 def corpus_files() -> list[Path]:
@@ -131,3 +118,8 @@ def test_demo_main_job_answers_a_question(demo_home: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "Where is the company's head office?" in res.stdout
     assert str(DEMO_CORPUS) in res.stdout  # the cited sources are printed as file paths
+
+
+def test_demo_reports_every_corpus_file(demo_home: Path) -> None:
+    res = run_cli("demo", "--no-serve", "--json", home=demo_home)
+    assert json.loads(res.stdout)["sources"] == len(corpus_files())
