@@ -45,11 +45,29 @@ class LLMSettings(BaseModel):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.1, ge=1.0, description="on generated tokens only, not the prompt")
     no_repeat_ngram_size: int = Field(6, ge=0, description="on generated tokens only, not the prompt")
+    stop: list[str] = Field(default_factory=list, description="extra stop sequences, cut from the answer")
+    # For an OpenAI-compatible endpoint (api_base):
+    frequency_penalty: float = Field(
+        0.3, ge=-2.0, le=2.0,
+        description="the loop guard an OpenAI-compatible API has (it counts generated tokens only)",
+    )
+    timeout_s: float = Field(120.0, gt=0, description="seconds to wait for the endpoint before giving up")
+    max_retries: int = Field(1, ge=0, le=10, description="retries of a failed request to the endpoint")
+    context_window: int | None = Field(
+        None, ge=256,
+        description="context window in tokens: caps a local model's own; for an endpoint, unset = what it "
+        "reports, else 4096",
+    )
+    tokenizer: str | None = Field(
+        None, description="a local tokenizer folder to count the served model's tokens; unset = characters / 4"
+    )
 
 
 class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=200)
-    mode: Literal["dense"] = "dense"
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    candidates: int = Field(40, ge=1, le=1000, description="chunks each ranker contributes before fusion")
+    max_query_chars: int = Field(4000, ge=10)
 
 
 class Paths:

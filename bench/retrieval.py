@@ -110,7 +110,8 @@ def latency(svc: AssistantService, queries: list[str], repeats: int = 3) -> dict
             svc.retrieve([q], top_k=5)
             times.append(time.perf_counter() - started)
     times.sort()
-    return {"p50_ms": round(1000 * statistics.median(times), 1), "p95_ms": round(1000 * times[int(0.95 * len(times)) - 1], 1)}
+    p95 = times[int(0.95 * len(times)) - 1]
+    return {"p50_ms": round(1000 * statistics.median(times), 1), "p95_ms": round(1000 * p95, 1)}
 
 
 def main() -> None:
@@ -144,7 +145,8 @@ def main() -> None:
     for label, modes in result["quality"].items():
         print(label, file=sys.stderr)
         for mode, m in modes.items():
-            print(f"  {mode:8s} hit@1 {m['hit@1']:.3f}  hit@5 {m['hit@5']:.3f}  MRR@10 {m['mrr@10']:.3f}", file=sys.stderr)
+            line = f"  {mode:8s} hit@1 {m['hit@1']:.3f}  hit@5 {m['hit@5']:.3f}  MRR@10 {m['mrr@10']:.3f}"
+            print(line, file=sys.stderr)
     if "latency" in result:
         for size in ("1000", str(args.large)):
             lat = result["latency"][size]

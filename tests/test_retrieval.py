@@ -53,7 +53,8 @@ def test_groups_apply_inside_every_mode(demo_home: Path, mode: str) -> None:
 
 def test_where_filters_in_keyword_mode(demo_home: Path) -> None:
     svc = AssistantService(load_settings(demo_home))
-    hits = svc.retrieve(["data security approach"], top_k=6, where={"doc_type": "bid", "outcome": "won"}, mode="keyword")
+    where = {"doc_type": "bid", "outcome": "won"}
+    hits = svc.retrieve(["data security approach"], top_k=6, where=where, mode="keyword")
     assert len(hits[0]) == 6 and all(h.metadata["outcome"] == "won" for h in hits[0])
 
 
@@ -109,7 +110,7 @@ def test_bad_questions_and_filters(demo_home: Path) -> None:
         svc.retrieve(["   "])
     with pytest.raises(InputError, match="100,000 characters"):
         svc.retrieve(["x" * 100_000])
-    with pytest.raises(InputError, match="unknown metadata key.*colour"):
+    with pytest.raises(InputError, match=r"unknown metadata key.*colour"):
         svc.retrieve(["bids"], where={"colour": "blue"})
     with pytest.raises(InputError, match="unknown retrieval mode"):
         svc.retrieve(["bids"], mode="magic")
