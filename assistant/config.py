@@ -70,6 +70,17 @@ class RetrievalSettings(BaseModel):
     max_query_chars: int = Field(4000, ge=10)
 
 
+class ChatSettings(BaseModel):
+    min_relevance: float = Field(
+        0.25, ge=0.0, le=1.0,
+        description="below this best dense similarity the assistant says the documents lack the answer",
+    )
+    rewrite_with_llm: bool = Field(
+        False, description="rewrite follow-up questions with the engine (else: joined to the previous question)"
+    )
+    history_turns: int = Field(6, ge=0, description="earlier messages kept in a conversation")
+
+
 class Paths:
     """The layout of a home folder (see ARCHITECTURE.md, 'State folder')."""
 
@@ -92,6 +103,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     indexing: IndexingSettings = IndexingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    chat: ChatSettings = ChatSettings()
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in HOME/app.db")
 
     @property

@@ -1,1 +1,1 @@
-"""Language models: preparing the embedded one, and generation backends."""
+"""Language models: preparing the embedded one, generation backends, loop guards."""

@@ -13,12 +13,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from assistant.llm.base import LLMUnavailable
+
+__all__ = ["EMBEDDED_LLM_NAME", "LLMUnavailable", "prepare_embedded_llm", "resolve_llm_folder"]
+
 EMBEDDED_LLM_NAME = "SmolLM2-135M-Instruct"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class LLMUnavailable(RuntimeError):
-    """The configured language model cannot be found or prepared."""
 
 
 def _gguf_path() -> Path:

@@ -1,11 +1,22 @@
-"""Generation with transformers on this machine: the embedded SmolLM2 or any local Hugging Face folder."""
+"""Generation with transformers on this machine: the embedded SmolLM2 or any local Hugging Face folder.
+
+One LocalLLM is one model in memory. Requests on it are serialised by `lock`: a model cannot run
+two generations at once anyway, and an engine switches LoRA adapters on it between requests, which
+must never happen in the middle of another one.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from assistant.config import LLMSettings
+from assistant.llm.base import Message, PromptTooLong, StreamText, cut_at_stop
+
+# Chat templates end a turn with one of these; a model's eos is not always its end of turn.
+_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
 class LocalLLM:
@@ -21,10 +32,24 @@ class LocalLLM:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(self.device).eval()
         self.name = folder.name
+        self.folder = folder
+        self.lock = threading.Lock()
+        self.end_ids = self._end_of_turn_ids()
+
+    def _end_of_turn_ids(self) -> list[int]:
+        ids: set[int] = set()
+        configured = self.model.generation_config.eos_token_id
+        ids.update(configured if isinstance(configured, list) else [configured] if configured is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        vocab = self.tokenizer.get_vocab()
+        ids.update(vocab[t] for t in _END_OF_TURN if t in vocab)
+        return sorted(ids)
 
     @property
     def context_window(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+        own = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        return min(own, self.settings.context_window or own)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -43,22 +68,96 @@ class LocalLLM:
         kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens or s.max_new_tokens,
             "logits_processor": guards,
+            "eos_token_id": self.end_ids,
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }
+        if s.stop:
+            kwargs.update(stop_strings=list(s.stop), tokenizer=self.tokenizer)
         if s.temperature > 0:
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kwargs
 
-    def generate(self, messages: list[dict[str, str]], max_new_tokens: int | None = None) -> str:
-        import torch
-
+    def prepare(self, messages: list[Message], max_new_tokens: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """The prompt tensors and generate() arguments, max_new_tokens cut to what the context has room for."""
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.device)
+        prompt_length = int(inputs["input_ids"].shape[1])
+        room = self.context_window - prompt_length
+        if room < 1:
+            raise PromptTooLong(
+                f"the prompt has {prompt_length} tokens and {self.name} reads at most {self.context_window}; "
+                "shorten the question or retrieve fewer sources (retrieval.top_k)"
+            )
+        wanted = max_new_tokens or self.settings.max_new_tokens
+        return inputs, self._generation_kwargs(min(wanted, room), prompt_length)
+
+    # -- public, locked ----------------------------------------------------------------------------
+    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> str:
+        with self.lock:
+            return self.generate_nolock(messages, max_new_tokens)
+
+    def stream(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
+        with self.lock:  # held until the stream is exhausted or closed
+            yield from self.stream_nolock(messages, max_new_tokens)
+
+    # -- for callers that already hold self.lock (engines: switch adapters, then generate) ----------
+    def generate_nolock(self, messages: list[Message], max_new_tokens: int | None = None) -> str:
+        import torch
+
+        inputs, kwargs = self.prepare(messages, max_new_tokens)
         with torch.inference_mode():
-            prompt_length = inputs["input_ids"].shape[1]
-            output = self.model.generate(**inputs, **self._generation_kwargs(max_new_tokens, prompt_length))
+            output = self.model.generate(**inputs, **kwargs)
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
-        return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        return cut_at_stop(self.tokenizer.decode(new_tokens, skip_special_tokens=True), self.settings.stop)
+
+    def stream_nolock(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
+        """Generate on a worker thread and yield its text as it comes; the worker's errors re-raise here.
+
+        Closing the iterator early stops the worker at its next token and waits for it, so the model is
+        free (and its adapters safe to switch) once this returns."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        inputs, kwargs = self.prepare(messages, max_new_tokens)  # errors here, before any thread
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        cancel = threading.Event()
+        failure: list[BaseException] = []
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kw: Any) -> torch.BoolTensor:
+                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():  # thread-local: enter it on the worker
+                    self.model.generate(
+                        **inputs, **kwargs, streamer=streamer, stopping_criteria=StoppingCriteriaList([Cancelled()])
+                    )
+            except BaseException as err:
+                failure.append(err)
+                streamer.end()  # wake the consumer
+
+        worker = threading.Thread(target=work, name=f"generate-{self.name}", daemon=True)
+        worker.start()
+        shaper = StreamText(self.settings.stop)
+        try:
+            for piece in streamer:
+                if failure:
+                    break
+                text = shaper.feed(piece)
+                if text:
+                    yield text
+                if shaper.stopped:
+                    return
+            worker.join()
+            if failure:
+                raise failure[0]
+            rest = shaper.finish()
+            if rest:
+                yield rest
+        finally:
+            cancel.set()
+            worker.join()
