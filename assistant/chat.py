@@ -1,15 +1,18 @@
-"""A grounded answer: retrieved chunks numbered in the prompt, the engine's answer, the sources cited.
+"""The grounded chat pipeline: standalone query → retrieval → evidence gate → prompt → answer with citations.
 
-This is the first, plain pipeline (one dense retrieval, one generation); hybrid retrieval, the
-answerability check and conversation history build on it.
+Every front end (CLI, web UI, HTTP API) goes through `ChatPipeline`, so a question gets the same
+retrieval, the same refusal rules and the same prompt budget wherever it is asked.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from assistant.config import ChatSettings
+from assistant.llm.base import GenerationBackend, Message
 from indexing.retrieval import RetrievedChunk
 
 NOT_FOUND = "The documents do not contain this information."
@@ -19,18 +22,22 @@ SYSTEM_PROMPT = (
     f"answer, reply exactly: {NOT_FOUND}"
 )
 NO_RAG_SYSTEM_PROMPT = "You are the company's assistant. Answer briefly and factually."
+REWRITE_PROMPT = (
+    "Rewrite the last question so that it can be understood without the conversation. "
+    "Reply with the rewritten question only."
+)
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _DECLINE = re.compile(
-    r"(do(es)? not contain|not (mentioned|stated|provided|available) in the (sources|documents))", re.I
+    r"(do(es)? not contain|not (mentioned|stated|provided|available|included) in the (sources|documents)|"
+    r"(sources|documents) do(es)? not (say|mention|state|provide))",
+    re.I,
+)
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|so|what about|how about)\b|\b(it|its|they|them|their|that|this|those|these|he|she|him|her)\b",
+    re.I,
 )
 
-
-class Generator(Protocol):
-    def generate(self, messages: list[dict[str, str]], max_new_tokens: int | None = None) -> str: ...
-    def count_tokens(self, text: str) -> int: ...
-
-    @property
-    def context_window(self) -> int: ...
+Retrieve = Callable[[str], list[RetrievedChunk]]
 
 
 @dataclass
@@ -40,6 +47,7 @@ class Answer:
     engine: str
     found: bool
     sources: list[RetrievedChunk] = field(default_factory=list)
+    query: str = ""  # what was searched: the question, or its standalone rewrite
 
     def to_json(self, with_question: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"question": self.question} if with_question else {}
@@ -48,18 +56,81 @@ class Answer:
         return out
 
 
-def build_messages(question: str, chunks: list[RetrievedChunk], llm: Generator, reserve: int) -> tuple[
-    list[dict[str, str]], list[RetrievedChunk]
-]:
-    """Number the chunks into the prompt, dropping the lowest-ranked ones that do not fit the context."""
-    budget = llm.context_window - reserve - llm.count_tokens(SYSTEM_PROMPT + question) - 32
+def is_follow_up(question: str) -> bool:
+    return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 4
+
+
+def standalone_query(
+    question: str, history: list[Message], llm: GenerationBackend | None = None, use_llm: bool = False
+) -> str:
+    """The question as a search query that stands on its own.
+
+    A follow-up ("and in 2023?", "who signed it?") is rewritten with the conversation: by the engine
+    when `use_llm` (worth it with a capable model), otherwise by joining it to the previous question,
+    which keeps the topic words a small model would drop.
+    """
+    previous = [m["content"] for m in history if m["role"] == "user"]
+    if not previous or not is_follow_up(question):
+        return question
+    if use_llm and llm is not None:
+        convo = "\n".join(f"{m['role']}: {m['content']}" for m in history[-4:])
+        rewritten = llm.generate(
+            [{"role": "system", "content": REWRITE_PROMPT},
+             {"role": "user", "content": f"{convo}\nuser: {question}"}],
+            max_new_tokens=64,
+        ).strip().splitlines()
+        if rewritten and 3 <= len(rewritten[0]) <= 400:
+            return rewritten[0]
+    return f"{previous[-1]} {question}"
+
+
+def relevance(chunks: list[RetrievedChunk]) -> float:
+    """The evidence that retrieval found the topic: the best dense similarity among the chunks.
+
+    Keyword-only hits carry no dense signal; a chunk matched by words alone counts as weak evidence.
+    """
+    return max((c.signals.get("dense", 0.0) for c in chunks), default=0.0)
+
+
+def source_label(chunk: RetrievedChunk) -> str:
+    label = chunk.metadata.get("title") or chunk.metadata.get("file_name") or chunk.source
+    date = chunk.metadata.get("date")
+    page = f", page {chunk.page}" if chunk.page else ""
+    return f"{label}{', ' + str(date) if date else ''}{page}"
+
+
+def build_messages(
+    question: str,
+    chunks: list[RetrievedChunk],
+    history: list[Message],
+    llm: GenerationBackend,
+    max_new_tokens: int,
+    history_share: float = 0.25,
+) -> tuple[list[Message], list[RetrievedChunk]]:
+    """Sources numbered in the system turn, recent history, then the question; all within the context.
+
+    The budget is counted in the engine's own tokens. History gets at most `history_share` of what
+    is left after the question; sources fill the rest, lowest-ranked dropped first.
+    """
+    budget = llm.context_window - max_new_tokens - llm.count_tokens(SYSTEM_PROMPT + question) - 64
+    if budget <= 0:
+        from assistant.llm.base import PromptTooLong
+
+        raise PromptTooLong(f"the question leaves no room for an answer in the {llm.context_window}-token context")
+    kept_history: list[Message] = []
+    history_budget = int(budget * history_share)
+    for message in reversed(history):
+        cost = llm.count_tokens(message["content"]) + 8
+        if cost > history_budget:
+            break
+        history_budget -= cost
+        budget -= cost
+        kept_history.insert(0, message)
     used: list[RetrievedChunk] = []
     blocks: list[str] = []
     for chunk in chunks:
-        label = chunk.metadata.get("title") or chunk.metadata.get("file_name") or chunk.source
-        page = f", page {chunk.page}" if chunk.page else ""
-        block = f"[{len(used) + 1}] ({label}{page})\n{chunk.text}"
-        cost = llm.count_tokens(block)
+        block = f"[{len(used) + 1}] ({source_label(chunk)})\n{chunk.text}"
+        cost = llm.count_tokens(block) + 4
         if cost > budget:
             break
         budget -= cost
@@ -68,25 +139,70 @@ def build_messages(question: str, chunks: list[RetrievedChunk], llm: Generator, 
     # Sources in the system turn and the bare question as the user turn: small models then answer
     # the question instead of commenting on the sources.
     system = SYSTEM_PROMPT + "\n\nSources:\n\n" + "\n\n".join(blocks)
-    return [{"role": "system", "content": system}, {"role": "user", "content": question}], used
+    return [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": question}], used
 
 
 def cited_sources(answer: str, used: list[RetrievedChunk]) -> list[RetrievedChunk]:
+    """The sources the answer cites by number; all of the prompt's sources when it cites none."""
     numbers = sorted({int(n) for n in _CITATION.findall(answer) if 1 <= int(n) <= len(used)})
     return [used[n - 1] for n in numbers] or used
 
 
-def answer_question(
-    question: str, chunks: list[RetrievedChunk] | None, llm: Generator, engine: str, max_new_tokens: int
-) -> Answer:
-    """`chunks=None` answers without retrieval (the engine alone)."""
-    if chunks is None:
-        messages = [{"role": "system", "content": NO_RAG_SYSTEM_PROMPT}, {"role": "user", "content": question}]
-        text = llm.generate(messages, max_new_tokens)
-        return Answer(question, text, engine, found=True)
-    if not chunks:
-        return Answer(question, NOT_FOUND, engine, found=False)
-    messages, used = build_messages(question, chunks, llm, reserve=max_new_tokens)
-    text = llm.generate(messages, max_new_tokens)
-    found = not _DECLINE.search(text)
-    return Answer(question, text, engine, found=found, sources=cited_sources(text, used) if found else [])
+def declines(answer: str) -> bool:
+    return not answer.strip() or bool(_DECLINE.search(answer))
+
+
+class ChatPipeline:
+    def __init__(self, settings: ChatSettings, max_new_tokens: int) -> None:
+        self.settings = settings
+        self.max_new_tokens = max_new_tokens
+
+    def prepare(
+        self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, history: list[Message]
+    ) -> tuple[str, list[Message] | None, list[RetrievedChunk]]:
+        """(search query, prompt messages or None when the evidence is too weak to answer, sources in the prompt)."""
+        if retrieve is None:
+            messages = [{"role": "system", "content": NO_RAG_SYSTEM_PROMPT}, *history,
+                        {"role": "user", "content": question}]
+            return question, messages, []
+        query = standalone_query(question, history, llm, self.settings.rewrite_with_llm)
+        chunks = retrieve(query)
+        if not chunks or relevance(chunks) < self.settings.min_relevance:
+            return query, None, []
+        messages, used = build_messages(question, chunks, history, llm, self.max_new_tokens)
+        return query, messages, used
+
+    def finish(self, question: str, query: str, text: str, engine: str, used: list[RetrievedChunk],
+               rag: bool) -> Answer:
+        if not rag:
+            return Answer(question, text, engine, found=True, query=query)
+        if declines(text):
+            return Answer(question, NOT_FOUND if not text.strip() else text, engine, found=False, query=query)
+        return Answer(question, text, engine, found=True, sources=cited_sources(text, used), query=query)
+
+    def answer(
+        self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, engine: str,
+        history: list[Message] | None = None,
+    ) -> Answer:
+        """`retrieve=None` answers without retrieval (the engine alone)."""
+        query, messages, used = self.prepare(question, retrieve, llm, history or [])
+        if messages is None:
+            return Answer(question, NOT_FOUND, engine, found=False, query=query)
+        text = llm.generate(messages, self.max_new_tokens)
+        return self.finish(question, query, text, engine, used, retrieve is not None)
+
+    def stream(
+        self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, engine: str,
+        history: list[Message] | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text pieces as they are generated, then the finished `Answer`."""
+        query, messages, used = self.prepare(question, retrieve, llm, history or [])
+        if messages is None:
+            yield NOT_FOUND
+            yield Answer(question, NOT_FOUND, engine, found=False, query=query)
+            return
+        pieces = []
+        for piece in llm.stream(messages, self.max_new_tokens):
+            pieces.append(piece)
+            yield piece
+        yield self.finish(question, query, "".join(pieces), engine, used, retrieve is not None)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from assistant.chat import Answer, answer_question
+from assistant.chat import Answer, ChatPipeline
 from assistant.config import Settings
+from assistant.llm.base import GenerationBackend, Message
 from indexing.docstore import SourceRecord
 from indexing.ingest import Indexer, IndexReport
 from indexing.progress import NoProgress, Progress
@@ -50,13 +52,22 @@ class AssistantService:
         return Retriever(dense, self.indexer.keyword, self.settings.retrieval.candidates)
 
     @cached_property
-    def llm(self) -> Any:
-        from assistant.llm.embedded import resolve_llm_folder
-        from assistant.llm.local import LocalLLM
+    def engines(self) -> Any:
+        from assistant.engines import build_engine_manager
 
-        folder = resolve_llm_folder(self.settings.llm.model, self.paths.models, self.progress.message)
-        self.progress.message(f"Loading {folder.name}")
-        return LocalLLM(folder, self.settings.llm)
+        return build_engine_manager(self.settings, self.progress.message)
+
+    @property
+    def llm(self) -> GenerationBackend:
+        """The base engine."""
+        return self.engines.get("base")
+
+    def engine(self, name: str | None = None) -> GenerationBackend:
+        return self.engines.get(name or "base")
+
+    @cached_property
+    def pipeline(self) -> ChatPipeline:
+        return ChatPipeline(self.settings.chat, self.settings.llm.max_new_tokens)
 
     # -- indexing ------------------------------------------------------------------------------
     def index(self, paths: list[Path], meta: dict[str, Any] | None = None, prune: bool = False) -> IndexReport:
@@ -91,27 +102,68 @@ class AssistantService:
         return keys
 
     def check_filter_keys(self, where: dict[str, Any] | None) -> None:
-        unknown = sorted(set(where or {}) - self.metadata_keys())
+        if not where:
+            return
+        unknown = sorted(set(where) - self.metadata_keys())
         if unknown:
             known = ", ".join(sorted(self.metadata_keys()))
             raise InputError(f"unknown metadata key(s) {', '.join(unknown)} in the filter (known: {known})")
 
+    def _retriever_for(
+        self, use_rag: bool, top_k: int | None, where: dict[str, Any] | None, viewer: Viewer | None
+    ) -> Any:
+        if not use_rag:
+            return None
+        self.check_filter_keys(where)
+        return lambda query: self.retrieve([query], top_k, where, viewer)[0]
+
     def ask(
-        self, questions: list[str], use_rag: bool = True, top_k: int | None = None,
+        self, questions: list[str], engine: str = "base", use_rag: bool = True, top_k: int | None = None,
         where: dict[str, Any] | None = None, viewer: Viewer | None = None,
     ) -> list[Answer]:
-        contexts: list[list[RetrievedChunk] | None] = (
-            list(self.retrieve(questions, top_k, where, viewer)) if use_rag else [None] * len(questions)
-        )
-        llm = self.llm
-        max_new = self.settings.llm.max_new_tokens
+        for q in questions:
+            check_question(q, self.settings.retrieval.max_query_chars)
+        llm = self.engine(engine)
+        retrieve = self._retriever_for(use_rag, top_k, where, viewer)
         answers = []
         self.progress.start(len(questions), "Answering")
-        for question, chunks in zip(questions, contexts, strict=True):
-            answers.append(answer_question(question, chunks, llm, "base", max_new))
+        for question in questions:
+            answers.append(self.pipeline.answer(question, retrieve, llm, engine))
             self.progress.advance(1)
         self.progress.finish()
         return answers
+
+    def chat(
+        self, question: str, history: list[Message], engine: str = "base", use_rag: bool = True,
+        top_k: int | None = None, where: dict[str, Any] | None = None, viewer: Viewer | None = None,
+    ) -> Iterator[str | Answer]:
+        """One conversation turn, streamed: text pieces, then the finished Answer."""
+        check_question(question, self.settings.retrieval.max_query_chars)
+        llm = self.engine(engine)
+        retrieve = self._retriever_for(use_rag, top_k, where, viewer)
+        keep = self.settings.chat.history_turns
+        return self.pipeline.stream(question, retrieve, llm, engine, history[-keep:] if keep else [])
+
+    # -- prompt flows --------------------------------------------------------------------------
+    @cached_property
+    def flows(self) -> dict[str, Any]:
+        from assistant.flows import load_flows
+
+        return load_flows()
+
+    def run_flow(
+        self, name: str, text: str, params: dict[str, str] | None = None, engine: str = "base",
+        viewer: Viewer | None = None,
+    ) -> Any:
+        """Run a named prompt flow; steps without their own engine use `engine`."""
+        from assistant.flows import get_flow, run_flow
+
+        flow = get_flow(self.flows, name)
+        return run_flow(
+            flow, text, params=params,
+            retrieve=lambda query, k, where: self.retrieve([query], k, where, viewer)[0],
+            engine=lambda step_engine: self.engine(step_engine or engine),
+        )
 
     # -- demo ----------------------------------------------------------------------------------
     def build_demo(self) -> dict[str, Any]:
