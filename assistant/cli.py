@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant.config import ConfigError, load_settings
+from assistant.flows import FlowError
 from assistant.llm.embedded import LLMUnavailable
 from assistant.services import AssistantService, InputError, Viewer, read_jsonl_field
 from indexing.embedding import ModelUnavailable
@@ -27,7 +28,9 @@ from indexing.store import StoreUnavailable
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 # Errors a user can act on: one line on stderr and exit 2, never a traceback.
-USER_ERRORS = (ConfigError, StoreUnavailable, ModelUnavailable, LLMUnavailable, IndexBusy, InputError, MetadataError)
+USER_ERRORS = (
+    ConfigError, StoreUnavailable, ModelUnavailable, LLMUnavailable, IndexBusy, InputError, MetadataError, FlowError
+)
 
 app = typer.Typer(
     name="assistant",
@@ -211,7 +214,7 @@ def ask(
     questions: Annotated[
         Path | None, typer.Option("--questions", help='JSONL file, one {"question": ...} per line.')
     ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="Engine to answer with (only 'base' so far).")] = "base",
+    engine: Annotated[str, typer.Option("--engine", help="Engine: base, NAME or NAME@VERSION.")] = "base",
     no_rag: Annotated[bool, typer.Option("--no-rag", help="Answer without retrieval.")] = False,
     top_k: TopKOpt = None,
     where: WhereOpt = None,
@@ -222,17 +225,96 @@ def ask(
     """Answer a question from the indexed documents, with citations."""
     if (question is None) == (questions is None):
         fail("give either a QUESTION or --questions FILE")
-    if engine != "base":
-        fail(f"unknown engine {engine!r}: only 'base' exists until engines are trained")
     texts = [question] if question is not None else read_jsonl_field(questions, "question")  # type: ignore[arg-type]
     viewer = resolve_viewer(user)
     svc = service(home, quiet=as_json)
-    answers = svc.ask(texts, use_rag=not no_rag, top_k=top_k, where=parse_where(where), viewer=viewer)
+    answers = svc.ask(texts, engine, use_rag=not no_rag, top_k=top_k, where=parse_where(where), viewer=viewer)
     if as_json:
         emit_json(answers[0].to_json() if question is not None else [a.to_json(True) for a in answers])
         return
     for a in answers:
         print_answer(a)
+
+
+@app.command()
+def chat(
+    engine: Annotated[str, typer.Option("--engine", help="Engine: base, NAME or NAME@VERSION.")] = "base",
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="Chat without retrieval.")] = False,
+    top_k: TopKOpt = None,
+    where: WhereOpt = None,
+    user: UserOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """A terminal chat with streamed answers and follow-up questions. Empty line or Ctrl-D ends it."""
+    from assistant.chat import Answer
+
+    viewer = resolve_viewer(user)
+    svc = service(home)
+    filters = parse_where(where)
+    svc.engine(engine)  # fail now on an unknown engine, not after the first question
+    history: list[dict[str, str]] = []
+    out = Console()
+    err_console.print(f"Chatting with engine {engine}; an empty line ends the chat.", highlight=False)
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            break
+        if not question or question in ("/exit", "/quit"):
+            break
+        try:
+            turn = svc.chat(question, history, engine, not no_rag, top_k, filters, viewer)
+        except InputError as err:
+            err_console.print(f"[yellow]{err}[/yellow]", highlight=False)
+            continue
+        answer: Answer | None = None
+        out.print("assistant> ", end="")
+        for piece in turn:
+            if isinstance(piece, Answer):
+                answer = piece
+            else:
+                out.print(piece, end="", highlight=False, markup=False, soft_wrap=True)
+        out.print()
+        if answer is not None:
+            for n, s in enumerate(answer.sources, 1):
+                page = f", page {s.page}" if s.page else ""
+                out.print(f"[dim]  [{n}] {s.source}{page}[/dim]", highlight=False, soft_wrap=True)
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+
+
+@app.command()
+def flow(
+    name: Annotated[str | None, typer.Argument(help="The flow to run; omit to list the flows.")] = None,
+    text: Annotated[str | None, typer.Argument(help="Your text: the request, draft or tender question.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Flow input K=V (repeatable), e.g. --param sector=justice.")
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="Engine for steps that do not name their own.")] = "base",
+    user: UserOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a prompt flow (Add case study, Rewrite in our tone of voice, Answer tender question)."""
+    svc = service(home, quiet=as_json)
+    if name is None:
+        summaries = [f.summary() for f in svc.flows.values()]
+        if as_json:
+            emit_json(summaries)
+        else:
+            for f in summaries:
+                Console().print(f"[bold]{f['name']}[/bold] v{f['version']}: {f['title']} - {f['description']}")
+        return
+    if text is None:
+        fail("give the flow's TEXT, e.g. assistant flow rewrite_tone \"our draft paragraph\"")
+    params = {k: str(v) for k, v in parse_key_values(param, "--param").items()}
+    result = svc.run_flow(name, text, params, engine, resolve_viewer(user))
+    if as_json:
+        emit_json(result.to_json())
+        return
+    Console().print(result.text, highlight=False)
+    for n, s in enumerate(result.sources, 1):
+        page = f", page {s.page}" if s.page else ""
+        Console().print(f"[dim][{n}] {s.source}{page}[/dim]", highlight=False, soft_wrap=True)
 
 
 def print_answer(a: Any) -> None:
