@@ -68,6 +68,10 @@ class RetrievalSettings(BaseModel):
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     candidates: int = Field(40, ge=1, le=1000, description="chunks each ranker contributes before fusion")
     max_query_chars: int = Field(4000, ge=10)
+    reranker: str | None = Field(
+        None, description="a local cross-encoder folder that re-scores the fused candidates; unset = off"
+    )
+    rerank_candidates: int = Field(20, ge=1, le=200)
 
 
 class ChatSettings(BaseModel):

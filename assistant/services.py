@@ -48,8 +48,14 @@ class AssistantService:
 
     @cached_property
     def retriever(self) -> Retriever:
+        r = self.settings.retrieval
+        reranker = None
+        if r.reranker:
+            from indexing.rerank import CrossEncoderReranker
+
+            reranker = CrossEncoderReranker(r.reranker, self.settings.indexing.device, r.rerank_candidates)
         dense = DenseRetriever(self.indexer.collection, self.indexer.embed_model)
-        return Retriever(dense, self.indexer.keyword, self.settings.retrieval.candidates)
+        return Retriever(dense, self.indexer.keyword, r.candidates, reranker)
 
     @cached_property
     def engines(self) -> Any:

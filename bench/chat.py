@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import assistant.llm  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
+import assistant  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
 from assistant.config import LLMSettings
 from assistant.llm.base import cut_at_stop
 from assistant.llm.embedded import prepare_embedded_llm

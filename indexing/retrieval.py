@@ -155,10 +155,13 @@ def drop_near_duplicates(chunks: list[RetrievedChunk], threshold: float = 0.8) -
 class Retriever:
     """The retrieval service: one entry point for the three modes."""
 
-    def __init__(self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40) -> None:
+    def __init__(
+        self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40, reranker: Any = None
+    ) -> None:
         self.dense = dense
         self.keyword = keyword
         self.candidates = candidates
+        self.reranker = reranker  # e.g. indexing.rerank.CrossEncoderReranker; None = off
 
     def retrieve(
         self, query: str, top_k: int = 5, where: dict[str, Any] | None = None,
@@ -198,5 +201,8 @@ class Retriever:
                 ranked = fuse([dense_hits, keyword_hits])
                 if wants_latest(query):
                     ranked = fuse([dense_hits, keyword_hits, by_recency(ranked[:pool])])
-            out.append(drop_near_duplicates(ranked)[:top_k])
+            ranked = drop_near_duplicates(ranked)
+            if self.reranker is not None:
+                ranked = self.reranker.rerank(query, ranked)
+            out.append(ranked[:top_k])
         return out
