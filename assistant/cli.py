@@ -276,9 +276,7 @@ def chat(
                 out.print(piece, end="", highlight=False, markup=False, soft_wrap=True)
         out.print()
         if answer is not None:
-            for n, s in enumerate(answer.sources, 1):
-                page = f", page {s.page}" if s.page else ""
-                out.print(f"[dim]  [{n}] {s.source}{page}[/dim]", highlight=False, soft_wrap=True)
+            print_sources(answer.sources, indent="  ")
             history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
 
@@ -312,18 +310,21 @@ def flow(
         emit_json(result.to_json())
         return
     Console().print(result.text, highlight=False)
-    for n, s in enumerate(result.sources, 1):
-        page = f", page {s.page}" if s.page else ""
-        Console().print(f"[dim][{n}] {s.source}{page}[/dim]", highlight=False, soft_wrap=True)
+    print_sources(result.sources)
 
 
 def print_answer(a: Any) -> None:
     out = Console()
     out.rule(a.question)
     out.print(a.answer, highlight=False)
-    for n, s in enumerate(a.sources, 1):
+    print_sources(a.sources)
+
+
+def print_sources(sources: list[Any], indent: str = "") -> None:
+    """Numbered like the citations in the answer, each a file path (and page) a user can open."""
+    for n, s in enumerate(sources, 1):
         page = f", page {s.page}" if s.page else ""
-        out.print(f"[dim][{n}] {s.source}{page}[/dim]", highlight=False, soft_wrap=True)
+        Console().print(f"[dim]{indent}[{n}] {s.source}{page}[/dim]", highlight=False, soft_wrap=True)
 
 
 @app.command()
