@@ -48,6 +48,9 @@ STOPWORDS = frozenset(
 )
 
 
+PREFILTER = 400  # best matches the filter is tried on before ranking every match
+
+
 @dataclass
 class KeywordHit:
     id: str
@@ -109,15 +112,31 @@ class KeywordIndex:
         return self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
     def search(self, query: str, top_k: int, where: dict[str, Any] | None = None) -> list[KeywordHit]:
+        """The top_k rows by BM25 among those that pass `where`.
+
+        Exact and fast: the filter is first applied to the best `PREFILTER` matches of the whole index
+        (FTS5 ranks without touching the chunks table); only if fewer than top_k of those pass does
+        the query rank every match with the filter applied. Either way the result is the first top_k
+        passing rows of the global BM25 order.
+        """
         expression = match_expression(query)
         if expression is None:
             return []
         condition, params = where_to_sql(where)
         rows = self.db.execute(
-            f"""SELECT c.id, c.source, c.text, c.metadata, bm25(chunks_fts) AS rank
-                FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
-                WHERE chunks_fts MATCH ? AND {condition}
-                ORDER BY rank LIMIT ?""",
-            [expression, *params, top_k],
+            f"""SELECT c.id, c.source, c.text, c.metadata, t.rank FROM (
+                    SELECT rowid, bm25(chunks_fts) AS rank FROM chunks_fts WHERE chunks_fts MATCH ?
+                    ORDER BY rank LIMIT ?
+                ) AS t JOIN chunks c ON c.rowid = t.rowid
+                WHERE {condition} ORDER BY t.rank LIMIT ?""",
+            [expression, max(PREFILTER, 10 * top_k), *params, top_k],
         ).fetchall()
+        if len(rows) < top_k:
+            rows = self.db.execute(
+                f"""SELECT c.id, c.source, c.text, c.metadata, bm25(chunks_fts) AS rank
+                    FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
+                    WHERE chunks_fts MATCH ? AND {condition}
+                    ORDER BY rank LIMIT ?""",
+                [expression, *params, top_k],
+            ).fetchall()
         return [KeywordHit(i, s, t, json.loads(m), -float(r)) for i, s, t, m, r in rows]

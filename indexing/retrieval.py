@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -141,10 +142,17 @@ def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def drop_near_duplicates(chunks: list[RetrievedChunk], threshold: float = 0.8) -> list[RetrievedChunk]:
-    """Keep the best-ranked of chunks whose word 5-shingles overlap (Jaccard) at or above the threshold."""
+def drop_near_duplicates(
+    chunks: list[RetrievedChunk], limit: int | None = None, threshold: float = 0.8
+) -> list[RetrievedChunk]:
+    """Keep the best-ranked of chunks whose word 5-shingles overlap (Jaccard) at or above the threshold.
+
+    Stops once `limit` chunks are kept: the comparison is quadratic, and only the head is returned.
+    """
     kept: list[tuple[RetrievedChunk, set]] = []
     for chunk in chunks:
+        if limit is not None and len(kept) >= limit:
+            break
         sh = _shingles(chunk.text)
         if any(len(sh & other) / max(1, len(sh | other)) >= threshold for _, other in kept):
             continue
@@ -162,6 +170,7 @@ class Retriever:
         self.keyword = keyword
         self.candidates = candidates
         self.reranker = reranker  # e.g. indexing.rerank.CrossEncoderReranker; None = off
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword")
 
     def retrieve(
         self, query: str, top_k: int = 5, where: dict[str, Any] | None = None,
@@ -184,15 +193,17 @@ class Retriever:
             raise ValueError(f"unknown retrieval mode {mode!r} (choose from {', '.join(MODES)})")
         clause = where_clause(where, groups)
         pool = max(self.candidates, 4 * top_k)
+        # The keyword search runs on a worker thread while this one embeds the query and asks Chroma:
+        # SQLite and torch both release the GIL, so hybrid costs about the slower of the two, not the sum.
+        keyword_future = (
+            self._pool.submit(lambda: [self.keyword.search(q, pool, clause) for q in queries])
+            if mode != "dense" else None
+        )
         dense = self.dense.search_many(queries, pool, clause) if mode != "keyword" else [[] for _ in queries]
+        keyword = keyword_future.result() if keyword_future is not None else [[] for _ in queries]
         out = []
-        for query, dense_hits in zip(queries, dense, strict=True):
-            keyword_hits = []
-            if mode != "dense":
-                keyword_hits = [
-                    _chunk(h.id, h.text, h.metadata, h.score, "keyword")
-                    for h in self.keyword.search(query, pool, clause)
-                ]
+        for query, dense_hits, hits in zip(queries, dense, keyword, strict=True):
+            keyword_hits = [_chunk(h.id, h.text, h.metadata, h.score, "keyword") for h in hits]
             if mode == "dense":
                 ranked = dense_hits
             elif mode == "keyword":
@@ -201,7 +212,8 @@ class Retriever:
                 ranked = fuse([dense_hits, keyword_hits])
                 if wants_latest(query):
                     ranked = fuse([dense_hits, keyword_hits, by_recency(ranked[:pool])])
-            ranked = drop_near_duplicates(ranked)
+            needed = max(top_k, self.reranker.candidates) if self.reranker is not None else top_k
+            ranked = drop_near_duplicates(ranked, limit=needed)
             if self.reranker is not None:
                 ranked = self.reranker.rerank(query, ranked)
             out.append(ranked[:top_k])
