@@ -103,9 +103,7 @@ class AssistantService:
     def metadata_keys(self) -> set[str]:
         """Every metadata key a filter can use: the indexer's own and those found on indexed sources."""
         keys = {"source", "file_name", "file_type", "page", "heading", "title", "chunk", "groups"}
-        for record in self.sources():
-            keys.update(record.metadata)
-        return keys
+        return keys | self.indexer.docstore.metadata_keys()
 
     def check_filter_keys(self, where: dict[str, Any] | None) -> None:
         if not where:
