@@ -12,7 +12,6 @@ models instead: vLLM serves LoRA adapters as named models.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -57,15 +56,6 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def file_sha256(path: Path) -> str:
-    """The data_sha256 of a training file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -90,13 +90,20 @@ class AssistantService:
         self, queries: list[str], top_k: int | None = None, where: dict[str, Any] | None = None,
         viewer: Viewer | None = None, mode: str | None = None,
     ) -> list[list[RetrievedChunk]]:
+        self.check_filter_keys(where)
+        return self._search(queries, top_k, where, viewer, mode)
+
+    def _search(
+        self, queries: list[str], top_k: int | None, where: dict[str, Any] | None, viewer: Viewer | None,
+        mode: str | None = None,
+    ) -> list[list[RetrievedChunk]]:
+        """`retrieve` once the filter keys are known to be good (that check reads the docstore)."""
         viewer = viewer or Viewer()
         mode = mode or self.settings.retrieval.mode
         if mode not in MODES:
             raise InputError(f"unknown retrieval mode {mode!r} (choose from {', '.join(MODES)})")
         for q in queries:
             check_question(q, self.settings.retrieval.max_query_chars)
-        self.check_filter_keys(where)
         k = top_k or self.settings.retrieval.top_k
         return self.retriever.retrieve_many(queries, k, where, viewer.groups, mode)  # type: ignore[arg-type]
 
@@ -118,8 +125,8 @@ class AssistantService:
     ) -> Any:
         if not use_rag:
             return None
-        self.check_filter_keys(where)
-        return lambda query: self.retrieve([query], top_k, where, viewer)[0]
+        self.check_filter_keys(where)  # once per conversation or batch, not per question
+        return lambda query: self._search([query], top_k, where, viewer)[0]
 
     def ask(
         self, questions: list[str], engine: str = "base", use_rag: bool = True, top_k: int | None = None,

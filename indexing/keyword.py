@@ -36,7 +36,7 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 """
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Words that carry no topic; left in, they make every chunk match an OR query.
 STOPWORDS = frozenset(
     """a about above after again all also am an and any are as at be because been before being below between both
@@ -62,7 +62,7 @@ class KeywordHit:
 
 def match_expression(query: str) -> str | None:
     """An FTS5 OR-query of the query's content words, each quoted so no word is read as syntax."""
-    words = [w.lower() for w in _WORD.findall(query)]
+    words = [w.lower() for w in WORD.findall(query)]
     terms = list(dict.fromkeys(w for w in words if w not in STOPWORDS)) or list(dict.fromkeys(words))
     if not terms:
         return None

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from indexing.keyword import KeywordIndex
+from indexing.keyword import WORD, KeywordIndex
 from indexing.metadata import GROUP_FLAG_PREFIX, PUBLIC_FLAG, where_clause
 
 Mode = Literal["dense", "keyword", "hybrid"]
@@ -26,7 +26,6 @@ _INTERNAL_KEYS = frozenset(
     {"_node_content", "_node_type", "document_id", "doc_id", "ref_doc_id", PUBLIC_FLAG, "context"}
 )
 _RECENCY = re.compile(r"\b(latest|most recent|newest|current|up[- ]to[- ]date|this year'?s?)\b", re.I)
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass
@@ -136,7 +135,7 @@ def by_recency(candidates: list[RetrievedChunk]) -> list[RetrievedChunk]:
 
 
 def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
-    words = [w.lower() for w in _TOKEN.findall(text)]
+    words = [w.lower() for w in WORD.findall(text)]
     if len(words) < n:
         return {tuple(words)}
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from string import Formatter
 
+from assistant.chat import source_label
 from indexing.retrieval import RetrievedChunk
 
 # The attribute a retrieve step's placeholder may carry: `{cases.top}` is its best chunk alone.
@@ -49,10 +50,8 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 
 def chunk_label(chunk: RetrievedChunk) -> str:
-    """`(title, page N)` as `assistant/chat.py` labels sources, so citations read the same everywhere."""
-    label = chunk.metadata.get("title") or chunk.metadata.get("file_name") or chunk.source
-    page = f", page {chunk.page}" if chunk.page else ""
-    return f"({label}{page})"
+    """`(title, date, page N)`: the chat's own source label, so citations read the same everywhere."""
+    return f"({source_label(chunk)})"
 
 
 def numbered_block(chunks: list[RetrievedChunk]) -> str:
