@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from assistant.cli_users import users_app
 from assistant.config import ConfigError, load_settings
 from assistant.flows import FlowError
 from assistant.llm.embedded import LLMUnavailable
@@ -39,6 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(users_app, name="users")
 err_console = Console(stderr=True)
 
 HomeOpt = Annotated[
@@ -102,10 +104,17 @@ def emit_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def resolve_viewer(user: str | None) -> Viewer:
+def resolve_viewer(user: str | None, home: Path | None = None) -> Viewer:
+    """`--user NAME`: retrieve with that account's groups; without it, an unrestricted operator."""
     if user is None:
         return Viewer()
-    fail("--user needs the user accounts of the web app, which this version does not have yet")
+    from assistant.accounts import Accounts
+    from assistant.appdb import AppDB
+
+    account = Accounts(AppDB.for_settings(load_settings(home))).get(user)
+    if account is None:
+        fail(f"no user named {user!r} (see `assistant users list`; add one with `assistant users add`)")
+    return Viewer(account.name, list(account.groups))
 
 
 def parse_where(pairs: list[str] | None) -> dict[str, Any] | None:
@@ -193,7 +202,7 @@ def retrieve(
     if (query is None) == (queries is None):
         fail("give either a QUERY or --queries FILE")
     texts = [query] if query is not None else read_jsonl_field(queries, "query")  # type: ignore[arg-type]
-    viewer = resolve_viewer(user)
+    viewer = resolve_viewer(user, home)
     svc = service(home, quiet=as_json)
     results = svc.retrieve(texts, top_k, parse_where(where), viewer, mode)
     docs = [{"query": q, "results": [c.to_json() for c in r]} for q, r in zip(texts, results, strict=True)]
@@ -226,7 +235,7 @@ def ask(
     if (question is None) == (questions is None):
         fail("give either a QUESTION or --questions FILE")
     texts = [question] if question is not None else read_jsonl_field(questions, "question")  # type: ignore[arg-type]
-    viewer = resolve_viewer(user)
+    viewer = resolve_viewer(user, home)
     svc = service(home, quiet=as_json)
     answers = svc.ask(texts, engine, use_rag=not no_rag, top_k=top_k, where=parse_where(where), viewer=viewer)
     if as_json:
@@ -248,7 +257,7 @@ def chat(
     """A terminal chat with streamed answers and follow-up questions. Empty line or Ctrl-D ends it."""
     from assistant.chat import Answer
 
-    viewer = resolve_viewer(user)
+    viewer = resolve_viewer(user, home)
     svc = service(home)
     filters = parse_where(where)
     svc.engine(engine)  # fail now on an unknown engine, not after the first question
@@ -305,7 +314,7 @@ def flow(
     if text is None:
         fail("give the flow's TEXT, e.g. assistant flow rewrite_tone \"our draft paragraph\"")
     params = {k: str(v) for k, v in parse_key_values(param, "--param").items()}
-    result = svc.run_flow(name, text, params, engine, resolve_viewer(user))
+    result = svc.run_flow(name, text, params, engine, resolve_viewer(user, home))
     if as_json:
         emit_json(result.to_json())
         return
@@ -328,15 +337,35 @@ def print_sources(sources: list[Any], indent: str = "") -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: web.host).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: web.port, 7860).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Start the web app at / and the OpenAI-compatible API at /v1."""
+    from ui.server import serve as run_server
+
+    settings = load_settings(home)
+    if not AssistantService(settings).sources():
+        err_console.print("[yellow]No documents are indexed yet: an admin can upload some in the Documents tab, "
+                          "or run `assistant index PATH`.[/yellow]")
+    url = f"http://{host or settings.web.host}:{port or settings.web.port}/"
+    err_console.print(f"Serving {settings.paths.home} at {url} (API at {url}v1); Ctrl-C stops.", highlight=False)
+    run_server(settings, host, port)
+
+
+@app.command()
 def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Only build the demo home, then exit.")] = False,
     question: Annotated[
-        str, typer.Option("--question", help="The question the demo answers once the home is built.")
+        str, typer.Option("--question", help="With --no-serve: the question answered once the home is built.")
     ] = "What was the company's revenue in its latest annual report?",
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: web.host).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: web.port, 7860).")] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build (or refresh) a home from the demo corpus, then answer a question over it."""
+    """Build (or refresh) a home from the demo corpus and its demo accounts, then serve the web app."""
     svc = service(home, quiet=as_json)
     summary = svc.build_demo()
     if as_json and no_serve:
@@ -347,11 +376,14 @@ def demo(
         highlight=False,
     )
     if no_serve:
+        print_answer(svc.ask([question])[0])
+        err_console.print(f'\nAsk your own: assistant ask "..." --home {summary["home"]}', highlight=False)
         return
-    print_answer(svc.ask([question])[0])
-    err_console.print(
-        f'\nAsk your own: assistant ask "..." --home {summary["home"]}', highlight=False
-    )
+    from assistant.demo_accounts import ensure_demo_accounts
+
+    for line in ensure_demo_accounts(svc.settings):
+        err_console.print(line, highlight=False)
+    serve(host, port, home)
 
 
 def main() -> None:

@@ -85,6 +85,18 @@ class ChatSettings(BaseModel):
     history_turns: int = Field(6, ge=0, description="earlier messages kept in a conversation")
 
 
+class WebSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="address `assistant serve` listens on")
+    port: int = Field(7860, ge=1, le=65535)
+    session_hours: float = Field(8.0, gt=0, description="a login session expires after this many hours")
+    max_upload_mb: float = Field(50.0, gt=0, description="largest single uploaded file (a zip counts its members)")
+    max_upload_files: int = Field(200, ge=1, description="most files in one upload, zip members included")
+    max_zip_ratio: float = Field(
+        100.0, gt=1, description="largest uncompressed/compressed ratio of a zip member (zip-bomb guard)"
+    )
+    concurrency: int = Field(4, ge=1, description="requests the web app serves at once (generation is serialised)")
+
+
 class Paths:
     """The layout of a home folder (see ARCHITECTURE.md, 'State folder')."""
 
@@ -98,6 +110,7 @@ class Paths:
         self.datasets = home / "datasets"
         self.reports = home / "reports"
         self.database = home / "app.db"
+        self.uploads = home / "uploads"
 
 
 class Settings(BaseSettings):
@@ -108,6 +121,7 @@ class Settings(BaseSettings):
     indexing: IndexingSettings = IndexingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     chat: ChatSettings = ChatSettings()
+    web: WebSettings = WebSettings()
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in HOME/app.db")
 
     @property

@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS sources (
     state       TEXT NOT NULL CHECK (state IN ('pending', 'done')),
     error       TEXT
 );
+-- The files and folders given to `index`: a reindex walks them again with the same metadata roots.
+CREATE TABLE IF NOT EXISTS roots (
+    path        TEXT PRIMARY KEY,
+    added_at    TEXT NOT NULL
+);
 """
 
 
@@ -127,6 +132,15 @@ class DocStore:
         """Every metadata key found on an indexed source (one SQL pass, no JSON decoding in Python)."""
         rows = self._db.execute("SELECT DISTINCT j.key FROM sources, json_each(sources.metadata) AS j")
         return {r[0] for r in rows}
+
+    def add_roots(self, paths: list[str], when: str) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO roots VALUES (?, ?)", [(p, when) for p in paths])
+
+    def forget_roots(self, paths: list[str]) -> None:
+        self._db.executemany("DELETE FROM roots WHERE path = ?", [(p,) for p in paths])
+
+    def roots(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT path FROM roots ORDER BY path")]
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM sources").fetchone()[0]

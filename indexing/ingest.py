@@ -95,6 +95,10 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _under(source: str, root: str) -> bool:
+    return source.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -187,6 +191,8 @@ class Indexer:
                 self._drop(matches)
                 known.difference_update(matches)
                 removed += matches
+                # A removed folder (or file) is no longer one that `reindex` walks.
+                self.docstore.forget_roots([r for r in self.docstore.roots() if r == src or _under(r, src)])
         return removed, failed
 
     def index(
@@ -197,11 +203,49 @@ class Indexer:
         with self.write_lock():
             self.recover()
             files, seen_roots = self._scan(paths, report)
+            self.docstore.add_roots([source_id(p) for p in paths if Path(p).exists()], _now())
             plan = self._plan(files, base_meta or {}, report)
             if plan:
                 self._ingest(plan, report)
             if prune:
                 report.removed = self._prune(seen_roots, {source_id(p) for p, _ in files})
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def reindex(self, sources: list[str] | None = None) -> IndexReport:
+        """Walk the indexed files and folders again (None), or re-embed the given sources even if unchanged.
+
+        Files are found under the roots they were first indexed from, so folder-level `_meta.yaml`
+        (and with it `groups`) still applies: re-indexing a file on its own would lose it.
+        """
+        started = time.perf_counter()
+        report = IndexReport()
+        with self.write_lock():
+            self.recover()
+            roots = self.docstore.roots()
+            if sources is None:
+                gone = [r for r in roots if not os.path.exists(r)]
+                if gone:  # a root that vanished takes its sources with it, as --prune would
+                    lost = [s.source for s in self.docstore.all() if any(_under(s.source, r) for r in gone)]
+                    self._drop(lost)
+                    self.docstore.forget_roots(gone)
+                    report.removed += len(lost)
+                live = [Path(r) for r in roots if r not in gone]
+                files, seen_roots = self._scan(live, report)
+                plan = self._plan(files, {}, report)
+                report.removed += self._prune(seen_roots, {source_id(p) for p, _ in files})
+            else:
+                known = {r.source for r in self.docstore.all()}
+                files = []
+                for src in sources:
+                    if src not in known:
+                        report.fail(Path(src), "not an indexed source (see `assistant sources`)")
+                        continue
+                    root = max((r for r in roots if _under(src, r) or r == src), key=len, default=src)
+                    files.append((Path(src), Path(root) if root != src else Path(src).parent))
+                plan = self._plan(files, {}, report, force={source_id(p) for p, _ in files})
+            if plan:
+                self._ingest(plan, report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -239,7 +283,8 @@ class Indexer:
         return list(unique.values()), roots
 
     def _plan(
-        self, files: list[tuple[Path, Path]], base_meta: dict[str, Any], report: IndexReport
+        self, files: list[tuple[Path, Path]], base_meta: dict[str, Any], report: IndexReport,
+        force: set[str] | frozenset[str] = frozenset(),
     ) -> list[_Planned]:
         plan: list[_Planned] = []
         fingerprint = self._fingerprint()
@@ -261,7 +306,7 @@ class Indexer:
                 meta = resolve_metadata(path, root, base_meta)
                 mhash = metadata_hash({"meta": meta, "pipeline": fingerprint})
                 rec = self.docstore.get(source)
-                if rec and rec.state == "done" and rec.meta_hash == mhash:
+                if rec and rec.state == "done" and rec.meta_hash == mhash and source not in force:
                     if rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns:
                         report.unchanged += 1
                         continue

@@ -78,3 +78,79 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> 
     out = json.loads(res.stdout)
     assert out["home"] == str(home) and out["questions"] == str(DEMO_QUESTIONS) and out["sources"] >= 25
     return home
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebServer:
+    """`assistant serve` in a subprocess on a free loopback port, over a copy of the demo home."""
+
+    def __init__(self, home: Path, port: int, passwords: dict[str, str], keys: dict[str, str]) -> None:
+        self.home, self.port, self.passwords, self.keys = home, port, passwords, keys
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import time
+        import urllib.request
+
+        log = open(self.home.parent / "serve.log", "w")  # noqa: SIM115 - open for the server's lifetime
+        self.process = subprocess.Popen([*ASSISTANT, "serve", "--home", str(self.home), "--port", str(self.port)],
+                                        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {(self.home.parent / 'serve.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/login", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("the server did not start within 120 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+WEB_USERS = {  # name: (role, groups)
+    "ada": ("admin", "leadership,finance"),
+    "sam": ("staff", ""),
+    "eve": ("evaluator", ""),
+}
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory, demo_home: Path):
+    """One server for the web and API tests; short answers keep the embedded model quick."""
+    import json
+
+    home = tmp_path_factory.mktemp("web") / "home"
+    shutil.copytree(demo_home, home, symlinks=True)
+    (home / "config.toml").write_text("[llm]\nmax_new_tokens = 48\n")
+    passwords, keys = {}, {}
+    for name, (role, groups) in WEB_USERS.items():
+        passwords[name] = f"{name}-password-1"
+        args = ["users", "add", name, "--role", role, "--password-stdin", "--json"]
+        if groups:
+            args += ["--groups", groups]
+        res = run_cli(*args, home=home, input=passwords[name] + "\n")
+        assert res.returncode == 0, res.stderr
+        res = run_cli("users", "key", name, "--json", home=home)
+        assert res.returncode == 0, res.stderr
+        keys[name] = json.loads(res.stdout)["key"]
+    server = WebServer(home, free_port(), passwords, keys)
+    server.start()
+    yield server
+    server.stop()

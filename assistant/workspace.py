@@ -1,0 +1,279 @@
+"""What a signed-in person can do, checked on the server: the one service the web UI and the HTTP API call.
+
+`AssistantService` knows documents, retrieval and engines; `Workspace` adds who is asking. Every
+method takes the `User` and checks their role before doing anything, so a crafted request from a
+staff session is refused here, whatever the page showed. Retrieval always runs with the user's
+groups, so restricted documents never reach the prompt of someone outside them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.accounts import Accounts, AuthError, User
+from assistant.appdb import AppDB
+from assistant.chat import Answer
+from assistant.config import Settings
+from assistant.history import History
+from assistant.jobs import Job, JobCancelled, JobContext, JobManager
+from assistant.services import AssistantService, InputError, Viewer
+from assistant.uploads import StoredUploads, UploadStore
+from indexing.ingest import IndexReport
+from indexing.metadata import SIDECAR_SUFFIX, normalise_groups
+from indexing.progress import NoProgress, Progress
+
+# The metadata an upload form offers; anything else can come from sidecars in a zip.
+UPLOAD_FIELDS = ("doc_type", "sector", "outcome", "itt", "date", "title", "groups")
+
+
+class PermissionDenied(PermissionError):
+    """The signed-in user's role does not allow this action."""
+
+
+def require(user: User | None, permission: str) -> User:
+    if user is None:
+        raise PermissionDenied("please sign in again (the session has expired)")
+    if not user.can(permission):
+        raise PermissionDenied(f"{user.name} ({user.role}) may not do this: it needs the {_needs(permission)} role")
+    return user
+
+
+def _needs(permission: str) -> str:
+    return {"reports": "evaluator or admin"}.get(permission, "admin")
+
+
+def may_see(user: User, metadata: dict[str, Any]) -> bool:
+    """The retrieval rule for whole documents: no `groups` = everyone, else members of one of them."""
+    groups = normalise_groups(metadata.get("groups"))
+    return not groups or bool(set(groups) & set(user.groups))
+
+
+def viewer_of(user: User) -> Viewer:
+    return Viewer(user.name, list(user.groups))
+
+
+class RoutedProgress:
+    """The service's one Progress, pointed at whichever job is running (one index job at a time)."""
+
+    def __init__(self) -> None:
+        self._target: Progress = NoProgress()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def routed_to(self, target: Progress) -> Iterator[None]:
+        with self._lock:
+            self._target = target
+            try:
+                yield
+            finally:
+                self._target = NoProgress()
+
+    def message(self, text: str) -> None:
+        self._target.message(text)
+
+    def start(self, total: int, label: str) -> None:
+        self._target.start(total, label)
+
+    def advance(self, n: int = 1, label: str | None = None) -> None:
+        self._target.advance(n, label)
+
+    def finish(self) -> None:
+        self._target.finish()
+
+
+@dataclass
+class TurnDone:
+    """The last item of a streamed chat turn: the answer, as stored in the user's history."""
+
+    answer: Answer
+    conversation_id: int
+    message_id: int
+
+
+class Workspace:
+    def __init__(self, settings: Settings, db: AppDB | None = None) -> None:
+        self.settings = settings
+        self.progress = RoutedProgress()
+        self.service = AssistantService(settings, self.progress)
+        self.db = db or AppDB.for_settings(settings)
+        self.accounts = Accounts(self.db, session_ttl_s=int(settings.web.session_hours * 3600))
+        self.history = History(self.db)
+        self.jobs = JobManager(self.db)
+        self.uploads = UploadStore(settings.paths.uploads, settings.web)
+
+    def close(self) -> None:
+        self.jobs.shutdown(wait=False)
+
+    # -- sign-in ---------------------------------------------------------------------------------
+    def login(self, name: str, password: str) -> tuple[User, str]:
+        """Raises AuthError with the same message for a wrong name or a wrong password."""
+        user = self.accounts.authenticate(name.strip(), password)
+        self.db.audit(user.name, "login")
+        return user, self.accounts.create_session(user)
+
+    def session_user(self, token: str | None) -> User | None:
+        return self.accounts.session_user(token) if token else None
+
+    def key_user(self, key: str | None) -> User | None:
+        return self.accounts.user_for_api_key(key) if key else None
+
+    def logout(self, token: str | None) -> None:
+        if token:
+            self.accounts.end_session(token)
+
+    # -- chat --------------------------------------------------------------------------------------
+    def engine_names(self, user: User) -> list[str]:
+        require(user, "chat")
+        return self.service.engines.names()
+
+    def check_engine(self, user: User, engine: str) -> str:
+        names = self.engine_names(user)
+        name = (engine or "base").strip()
+        if name.split("@")[0] not in names:
+            raise InputError(f"no engine named {name!r} (available: {', '.join(names)})")
+        return name
+
+    def chat(
+        self, user: User, question: str, conversation_id: int | None = None, engine: str = "base",
+        use_rag: bool = True, where: dict[str, Any] | None = None,
+    ) -> Iterator[str | TurnDone]:
+        """One turn, streamed as text pieces and then a TurnDone; the turn is saved to the user's history."""
+        require(user, "chat")
+        engine = self.check_engine(user, engine)
+        earlier = self.history.messages(user.name, conversation_id) if conversation_id else []
+        past = [{"role": m["role"], "content": m["content"]} for m in earlier]
+        where = {k: v for k, v in (where or {}).items() if v not in (None, "", [])} or None
+        # Validates the question, the engine and the filter before anything is stored.
+        stream = self.service.chat(question, past, engine, use_rag, None, where, viewer_of(user))
+        if conversation_id is None:
+            conversation_id = self.history.new_conversation(user.name, question)
+        self.history.add_message(user.name, conversation_id, "user", question)
+        return self._stream_turn(user, conversation_id, engine, stream)
+
+    def _stream_turn(self, user: User, conversation_id: int, engine: str, stream: Iterator[Any]) -> Iterator[Any]:
+        for piece in stream:
+            if isinstance(piece, Answer):
+                sources = [s.to_json() for s in piece.sources]
+                message_id = self.history.add_message(
+                    user.name, conversation_id, "assistant", piece.answer, sources=sources, engine=engine
+                )
+                yield TurnDone(piece, conversation_id, message_id)
+            else:
+                yield piece
+
+    def ask(
+        self, user: User, messages: list[dict[str, str]], engine: str = "base", use_rag: bool = True,
+        where: dict[str, Any] | None = None,
+    ) -> Iterator[str | Answer]:
+        """A stateless turn for the HTTP API: the client sends the conversation, nothing is stored."""
+        require(user, "chat")
+        engine = self.check_engine(user, engine)
+        turns = [m for m in messages if m.get("role") in ("user", "assistant")]
+        if not turns or turns[-1]["role"] != "user":
+            raise InputError("the last message must come from the user")
+        question = str(turns[-1].get("content") or "")
+        past = [{"role": m["role"], "content": str(m.get("content") or "")} for m in turns[:-1]]
+        return self.service.chat(question, past, engine, use_rag, None, where, viewer_of(user))
+
+    def run_flow(self, user: User, name: str, text: str, params: dict[str, str] | None = None,
+                 engine: str = "base") -> Any:
+        require(user, "chat")
+        return self.service.run_flow(name, text, params, self.check_engine(user, engine), viewer_of(user))
+
+    def conversations(self, user: User) -> list[dict[str, Any]]:
+        return self.history.conversations(require(user, "chat").name)
+
+    def messages(self, user: User, conversation_id: int) -> list[dict[str, Any]]:
+        return self.history.messages(require(user, "chat").name, conversation_id)
+
+    def delete_conversation(self, user: User, conversation_id: int) -> None:
+        self.history.delete_conversation(require(user, "chat").name, conversation_id)
+
+    def feedback(self, user: User, message_id: int, rating: int, comment: str = "") -> None:
+        self.history.feedback(require(user, "chat").name, message_id, rating, comment)
+
+    def all_feedback(self, user: User) -> list[dict[str, Any]]:
+        require(user, "reports")
+        return self.history.all_feedback()
+
+    # -- documents (admin) -----------------------------------------------------------------------------
+    def sources(self, user: User) -> list[dict[str, Any]]:
+        require(user, "documents")
+        return [r.to_public() for r in self.service.sources()]
+
+    def upload(
+        self, user: User, files: list[tuple[str, Path]], meta: dict[str, Any] | None = None
+    ) -> tuple[StoredUploads, Job | None]:
+        """Store the files under HOME/uploads and index them in a background job."""
+        require(user, "documents")
+        meta = dict(meta or {})
+        if isinstance(meta.get("groups"), str):
+            meta["groups"] = [g.strip() for g in meta["groups"].split(",") if g.strip()]
+        stored = self.uploads.store(files, meta)
+        self.db.audit(user.name, "upload", f"{len(stored.saved)} saved, {len(stored.rejected)} refused")
+        if not stored.saved:
+            return stored, None
+        folder = self.settings.paths.uploads
+        job = self._index_job(user, f"Index {len(stored.saved)} uploaded file(s)",
+                              lambda: self.service.index([folder]))
+        return stored, job
+
+    def reindex(self, user: User, source: str | None = None) -> Job:
+        require(user, "documents")
+        self.db.audit(user.name, "reindex", source or "everything")
+        title = f"Reindex {Path(source).name}" if source else "Reindex everything"
+        return self._index_job(user, title, lambda: self.service.indexer.reindex([source] if source else None))
+
+    def remove_source(self, user: User, source: str) -> list[str]:
+        require(user, "documents")
+        removed, failed = self.service.remove([source])
+        if failed:
+            raise InputError(failed[0]["error"])
+        uploads = self.settings.paths.uploads.resolve()
+        for s in removed:  # an uploaded file is ours to delete; a file from the company's own folders is not
+            path = Path(s)
+            if uploads in path.resolve().parents:
+                path.unlink(missing_ok=True)
+                path.with_name(path.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
+        self.db.audit(user.name, "remove", ", ".join(removed))
+        return removed
+
+    def _index_job(self, user: User, title: str, work: Callable[[], IndexReport]) -> Job:
+        def run(ctx: JobContext) -> dict[str, Any]:
+            try:
+                with self.progress.routed_to(ctx):
+                    report = work()
+            except JobCancelled:
+                self.service.indexer.recover()  # drop the half-written source now, not at the next run
+                raise
+            for f in report.failed:
+                ctx.log(f"failed {f['path']}: {f['error']}")
+            return report.to_json()
+
+        return self.jobs.submit("index", user.name, title, run)
+
+    # -- jobs ------------------------------------------------------------------------------------------
+    def list_jobs(self, user: User) -> list[Job]:
+        return self.jobs.list(require(user, "chat"))
+
+    def cancel_job(self, user: User, job_id: int) -> Job:
+        job = self.jobs.cancel(job_id, require(user, "chat"))
+        self.db.audit(user.name, "cancel job", str(job_id))
+        return job
+
+    # -- users (admin) -----------------------------------------------------------------------------------
+    def list_users(self, user: User) -> list[User]:
+        require(user, "users")
+        return self.accounts.list_users()
+
+    def add_user(self, user: User, name: str, role: str, groups: list[str], password: str) -> User:
+        require(user, "users")
+        return self.accounts.add_user(name, role, groups, password, actor=user.name)
+
+
+__all__ = ["UPLOAD_FIELDS", "AuthError", "PermissionDenied", "TurnDone", "Workspace", "may_see", "require", "viewer_of"]

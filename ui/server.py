@@ -1,0 +1,139 @@
+"""One FastAPI application: sign-in pages, the Gradio app at /, the API at /v1, cited files at /document.
+
+`create_app` wires a `Workspace` into thin routes; `serve` runs it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from fastapi import FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from assistant.accounts import AuthError, User
+from assistant.config import Settings
+from assistant.workspace import Workspace, may_see
+from ui.api import ApiError, build_router
+
+SESSION_COOKIE = "assistant_session"
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in · Assistant</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, sans-serif; background: #f4f5f7; display: flex; justify-content: center;
+        align-items: center; min-height: 100vh; margin: 0; }}
+ form {{ background: #fff; padding: 2rem 2.5rem; border-radius: 10px; box-shadow: 0 2px 12px #0002; width: 320px; }}
+ h1 {{ font-size: 1.3rem; margin: 0 0 1.2rem; }}
+ label {{ display: block; font-size: .9rem; margin: .8rem 0 .3rem; }}
+ input {{ width: 100%; box-sizing: border-box; padding: .55rem; border: 1px solid #bbb; border-radius: 6px; }}
+ button {{ margin-top: 1.3rem; width: 100%; padding: .6rem; border: 0; border-radius: 6px; background: #ea580c;
+          color: #fff; font-size: 1rem; cursor: pointer; }}
+ .error {{ color: #b91c1c; background: #fee2e2; padding: .5rem .7rem; border-radius: 6px; font-size: .9rem; }}
+ .note {{ color: #555; font-size: .85rem; }}
+</style></head>
+<body><form method="post" action="/login">
+ <h1>Enterprise assistant</h1>
+ {message}
+ <label for="username">User name</label><input id="username" name="username" autocomplete="username" autofocus>
+ <label for="password">Password</label>
+ <input id="password" name="password" type="password" autocomplete="current-password">
+ <button type="submit">Sign in</button>
+</form></body></html>"""
+
+
+def _login_page(message: str = "", status: int = 200) -> HTMLResponse:
+    block = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
+    return HTMLResponse(_LOGIN_PAGE.format(message=block), status_code=status)
+
+
+def session_user(workspace: Workspace, request: Request) -> User | None:
+    return workspace.session_user(request.cookies.get(SESSION_COOKIE))
+
+
+def create_app(settings: Settings, workspace: Workspace | None = None) -> FastAPI:
+    import gradio as gr
+
+    from ui.web import CSS, build_blocks
+
+    ws = workspace or Workspace(settings)
+    app = FastAPI(title="Enterprise assistant", docs_url="/v1/docs", openapi_url="/v1/openapi.json")
+    app.state.workspace = ws
+    app.include_router(build_router(ws))
+
+    @app.exception_handler(ApiError)
+    def _api_error(_request: Request, err: ApiError) -> JSONResponse:
+        return err.response()
+
+    @app.exception_handler(RequestValidationError)
+    def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in err.errors())
+        return ApiError(400, f"invalid request: {problems}").response()
+
+    @app.get("/login", include_in_schema=False)
+    def login_form(request: Request, expired: int = 0) -> Response:
+        if session_user(ws, request):
+            return RedirectResponse("/", status_code=303)
+        return _login_page("Your session has expired; please sign in again." if expired else "")
+
+    @app.post("/login", include_in_schema=False)
+    def login(username: str = Form(""), password: str = Form("")) -> Response:
+        try:
+            user, token = ws.login(username, password)
+        except AuthError as err:
+            return _login_page(str(err), status=401)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                            max_age=int(settings.web.session_hours * 3600))
+        del user
+        return response
+
+    @app.get("/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        ws.logout(request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/document", include_in_schema=False)
+    def document(request: Request, source: str) -> Response:
+        """A cited file, for a signed-in user allowed to see it (the same groups rule as retrieval)."""
+        user = session_user(ws, request)
+        if user is None:
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        record = ws.service.indexer.docstore.get(source)
+        if record is None or not may_see(user, record.metadata):
+            return JSONResponse({"error": "no such document"}, status_code=404)
+        path = Path(record.source)
+        if not path.is_file():
+            return JSONResponse({"error": "the file is no longer on disk"}, status_code=410)
+        return FileResponse(path, filename=path.name, content_disposition_type="inline")
+
+    @app.middleware("http")
+    async def _signed_in_pages(request: Request, call_next: Any) -> Response:
+        # Gradio answers 401 JSON to a page load without a user; people get the sign-in form instead.
+        if request.method == "GET" and request.url.path == "/" and session_user(ws, request) is None:
+            expired = 1 if request.cookies.get(SESSION_COOKIE) else 0
+            return RedirectResponse(f"/login?expired={expired}" if expired else "/login", status_code=303)
+        return await call_next(request)
+
+    def gradio_user(request: Request) -> str | None:
+        user = session_user(ws, request)
+        return user.name if user else None
+
+    blocks = build_blocks(ws)
+    blocks.queue(default_concurrency_limit=settings.web.concurrency)
+    return gr.mount_gradio_app(app, blocks, path="/", auth_dependency=gradio_user, show_error=True, css=CSS)
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    import uvicorn
+
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning")
