@@ -70,13 +70,13 @@ def sources_html(sources: list[dict[str, Any]]) -> str:
     return '<div class="sources"><strong>Sources</strong>' + "".join(items) + "</div>"
 
 
-def _answer_text(done: TurnDone) -> str:
-    text = done.answer.answer
-    if not done.answer.found and text.strip() == NOT_FOUND:
+def answer_text(text: str, sources: list[dict[str, Any]]) -> str:
+    """An answer as shown in the chat: the text, an honest note when nothing was found, the cited files."""
+    if text.strip() == NOT_FOUND:
         text += " Nothing relevant was found in the documents you can see; try other words or fewer filters."
-    if done.answer.sources:
-        names = ", ".join(f"[{n}] {Path(s.source).name}" + (f" p.{s.page}" if s.page else "")
-                          for n, s in enumerate(done.answer.sources, 1))
+    if sources:
+        names = ", ".join(f"[{n}] {Path(s['source']).name}" + (f" p.{s['page']}" if s.get("page") else "")
+                          for n, s in enumerate(sources, 1))
         text += f"\n\nSources: {names}"
     return text
 
@@ -106,7 +106,8 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
 
         with gr.Tab("Chat", id="chat"), gr.Row():
             with gr.Column(scale=1, min_width=240):
-                conversations = gr.Dropdown(label="Conversations", choices=[], interactive=True)
+                conversations = gr.Dropdown(label="Conversations", choices=[], interactive=True,
+                                                elem_id="conversations")
                 with gr.Row():
                     new_chat = gr.Button("New chat", size="sm")
                     delete_chat = gr.Button("Delete", size="sm", variant="stop")
@@ -124,14 +125,15 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                                          scale=5, elem_id="message", max_lines=8)
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
                 sources = gr.HTML(elem_id="sources")
-                feedback_comment = gr.Textbox(label="Comment for your next 👍/👎 (optional)", max_lines=2)
+                feedback_comment = gr.Textbox(label="Comment for your next thumbs up or down (optional)", max_lines=2)
                 feedback_status = gr.Markdown()
 
         with gr.Tab("Documents", id="documents", visible=False) as documents_tab:
             with gr.Row():
                 files = gr.File(label="Files or a zip", file_count="multiple", elem_id="upload")
                 with gr.Column():
-                    up_type = gr.Dropdown(label="Document type", choices=DOC_TYPES, value="", allow_custom_value=True)
+                    up_type = gr.Dropdown(label="Document type", choices=DOC_TYPES, value="", allow_custom_value=True,
+                                          elem_id="upload-type")
                     up_sector = gr.Textbox(label="Sector")
                     up_outcome = gr.Dropdown(label="Outcome (bids)", choices=["", "won", "lost"], value="")
                     up_groups = gr.Textbox(label="Groups (comma-separated; empty = everyone)")
@@ -203,10 +205,10 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
             try:
                 for piece in turn:
                     if isinstance(piece, TurnDone):
-                        history[-1] = {"role": "assistant", "content": _answer_text(piece)}
+                        cited = [s.to_json() for s in piece.answer.sources]
+                        history[-1] = {"role": "assistant", "content": answer_text(piece.answer.answer, cited)}
                         ids[-1] = piece.message_id
                         conv = piece.conversation_id
-                        cited = [s.to_json() for s in piece.answer.sources]
                         choices = _conversation_choices(ws, user)
                         yield history, "", conv, ids, sources_html(cited), gr.update(choices=choices, value=conv)
                     else:
@@ -244,7 +246,8 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 rows = ws.messages(user, int(conv))
             except SHOWN as err:
                 raise _shown(err) from err
-            history = [{"role": r["role"], "content": r["content"]} for r in rows]
+            history = [{"role": r["role"], "content": answer_text(r["content"], r["sources"] or [])
+                        if r["role"] == "assistant" else r["content"]} for r in rows]
             ids = [r["id"] if r["role"] == "assistant" else None for r in rows]
             last = next((r for r in reversed(rows) if r["role"] == "assistant"), None)
             return history, int(conv), ids, sources_html((last or {}).get("sources") or [])

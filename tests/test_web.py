@@ -1,0 +1,206 @@
+"""The web app in a real headless Chromium (Debian's `chromium`, driven by Playwright), against
+`assistant serve` on a loopback port. Each step saves a screenshot under the test's tmp_path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+KESTREL = "What is Project Kestrel and which company would it acquire?"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+class Shots:
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.n = folder, 0
+
+    def __call__(self, page, name: str) -> None:
+        self.n += 1
+        page.screenshot(path=str(self.folder / f"{self.n:02d}-{name}.png"), full_page=True)
+
+
+def sign_in(browser, server, user: str, shots: Shots):
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    page.goto(f"{server.url}/")
+    assert page.url.endswith("/login")
+    page.fill("#username", user)
+    page.fill("#password", server.passwords[user])
+    page.click("button[type=submit]")
+    page.get_by_text("Signed in as").wait_for(timeout=60_000)
+    shots(page, f"{user}-signed-in")
+    return page
+
+
+def ask(page, question: str, timeout_s: float = 240) -> list[str]:
+    """Send a question; returns the successive texts of the answer bubble seen while it streamed."""
+    page.locator("#message textarea").fill(question)
+    page.click("#send")
+    seen: list[str] = []
+    bot = page.locator("#chatbot .message.bot, #chatbot [data-testid='bot']").last
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = bot.inner_text() if bot.count() else ""
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        if "Sources:" in text or "do not contain" in text:
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"no finished answer within {timeout_s} s; seen: {seen[-1:]}")
+
+
+def wait_until(check, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s")
+        time.sleep(0.25)
+
+
+def test_staff_chat_streams_and_cites_the_right_file(browser, web_server, tmp_path: Path) -> None:
+    shots = Shots(tmp_path)
+    page = sign_in(browser, web_server, "sam", shots)
+    assert page.get_by_role("tab", name="Documents").count() == 0
+    seen = ask(page, "Who founded Calderbrook Digital, and in which year?")
+    shots(page, "answer")
+    assert len(seen) >= 3, f"the answer did not stream: {seen}"
+    summary = page.locator("#sources summary").first
+    summary.click()
+    shots(page, "citation-open")
+    label = summary.inner_text()
+    passage = page.locator("#sources blockquote").first.inner_text()
+    link = page.locator("#sources a").first
+    assert link.inner_text().removeprefix("open ") in label
+    # The link opens the cited file itself, and the passage is text from that file.
+    resp = page.request.get(web_server.url + link.get_attribute("href").split("#")[0])
+    assert resp.status == 200
+    assert resp.headers["content-disposition"].startswith("inline")
+    name = link.inner_text().removeprefix("open ")
+    assert name in resp.headers["content-disposition"]
+    if name.endswith((".md", ".txt", ".html")):
+        words = [w for w in passage.split() if len(w) > 6][:5]
+        assert all(w in resp.text() for w in words), (words, name)
+    # The conversation is kept: after a reload it is listed and opens again.
+    page.reload()
+    page.get_by_text("Signed in as").wait_for()
+    page.locator("#conversations input").click()
+    page.get_by_role("option", name="Who founded Calderbrook").first.click()
+    page.locator("#chatbot [data-testid='bot']").first.wait_for(timeout=30_000)
+    shots(page, "conversation-reopened")
+    assert "Sources:" in page.locator("#chatbot").inner_text()
+
+
+def test_wrong_password_and_expired_session(browser, web_server, tmp_path: Path) -> None:
+    page = browser.new_context().new_page()
+    messages = []
+    for user, password in (("sam", "not-the-password"), ("nobody", "whatever-else")):
+        page.goto(f"{web_server.url}/login")
+        page.fill("#username", user)
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        messages.append(page.locator(".error").inner_text())
+    page.screenshot(path=str(tmp_path / "wrong-password.png"))
+    assert messages[0] == messages[1] == "wrong user name or password"  # no hint which part was wrong
+    page.context.add_cookies([{"name": "assistant_session", "value": "stale-token", "url": web_server.url}])
+    page.goto(f"{web_server.url}/")
+    assert "/login" in page.url and "expired" in page.locator("body").inner_text()
+
+
+def test_staff_cannot_reach_admin_actions(browser, web_server, tmp_path: Path) -> None:
+    shots = Shots(tmp_path)
+    page = sign_in(browser, web_server, "sam", shots)
+    tabs = page.get_by_role("tab").all_inner_texts()
+    assert "Documents" not in tabs and "Users" not in tabs and "Chat" in tabs
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "assistant_session")
+    # A crafted request to the admin actions, with the staff session: refused by the server.
+    for action in ("reindex", "add_user"):
+        data = {"reindex": [], "add_user": ["mallory", "admin", "", "password1"]}
+        with httpx.Client(base_url=web_server.url, cookies={"assistant_session": cookie}, timeout=60) as http:
+            event = http.post(f"/gradio_api/call/{action}", json={"data": data[action]}).json()["event_id"]
+            stream = http.get(f"/gradio_api/call/{action}/{event}").text
+        assert "event: error" in stream and "may not do this" in stream, stream
+    with httpx.Client(base_url=web_server.url, timeout=60) as http:  # and no session at all
+        assert http.post("/gradio_api/call/reindex", json={"data": []}).status_code == 401
+    from assistant.accounts import Accounts
+    from assistant.appdb import AppDB
+
+    assert Accounts(AppDB(f"sqlite:///{web_server.home / 'app.db'}")).get("mallory") is None
+
+
+def test_restricted_document_never_shown_outside_its_group(browser, web_server, tmp_path: Path) -> None:
+    shots = Shots(tmp_path)
+    page = sign_in(browser, web_server, "sam", shots)
+    ask(page, KESTREL)
+    for summary in page.locator("#sources summary").all():
+        summary.click()
+    shots(page, "staff-kestrel")
+    body = page.locator("body").inner_text()
+    assert "Orrin" not in body and "confidential" not in body
+    memo = next(s for s in json.loads(_sources_json(web_server)) if "kestrel" in s["source"])
+    resp = page.request.get(f"{web_server.url}/document", params={"source": memo["source"]})
+    assert resp.status == 404  # the file link is refused too, as if it did not exist
+
+
+def _sources_json(server) -> str:
+    from tests.conftest import run_cli
+
+    res = run_cli("sources", "--json", home=server.home)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_admin_uploads_reindexes_and_finds_it_in_an_answer(browser, web_server, tmp_path: Path) -> None:
+    shots = Shots(tmp_path)
+    page = sign_in(browser, web_server, "ada", shots)
+    page.get_by_role("tab", name="Documents").click()
+    filler = "\n\n".join(
+        f"Section {n}. The Harrowgate facilities handbook covers desks, lockers, parking and visitor badges "
+        f"for floor {n % 7}, with rules on booking rooms and quiet areas." for n in range(160)
+    )
+    doc = tmp_path / "harrowgate-facilities-handbook.txt"
+    doc.write_text(
+        "Harrowgate facilities handbook.\n\nThe Zephyrine staff canteen in the Harrowgate office opens at "
+        "07:15 every weekday and serves breakfast until 10:00.\n\n" + filler
+    )
+    page.locator("#upload input[type=file]").set_input_files(str(doc))
+    page.locator("#upload-type input").fill("kms_fact")
+    page.locator("#upload-type input").press("Enter")
+    shots(page, "upload-chosen")
+    page.click("#upload-button")
+    page.locator("#upload-status").get_by_text("Indexing in job").wait_for(timeout=60_000)
+    page.locator("#upload-live progress").first.wait_for(timeout=60_000)  # live progress while it runs
+    shots(page, "upload-progress")
+    page.get_by_role("tab", name="Jobs").click()
+    wait_until(lambda: "done" in page.locator("#jobs-table").inner_text(), 120)
+    shots(page, "jobs-done")
+    page.get_by_role("tab", name="Documents").click()  # the sources table lists the new file
+    page.get_by_role("tab", name="Jobs").click()
+    page.get_by_role("tab", name="Documents").click()
+    wait_until(lambda: "harrowgate-facilities-handbook.txt" in page.locator("#sources-table").inner_text(), 30)
+    shots(page, "sources-table")
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "When does the Zephyrine staff canteen open?")
+    shots(page, "answer-from-upload")
+    labels = page.locator("#sources summary").all_inner_texts()
+    assert any("harrowgate-facilities-handbook.txt" in label for label in labels), labels
