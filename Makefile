@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install browser lint bench-ingest clean
 
-demo: install  ## install what is missing, build the demo home, answer a question over it
+demo: install  ## install what is missing, build the demo home, start the web app over it
 	$(BIN)/assistant demo
 
 test: install browser  ## run the test suite
