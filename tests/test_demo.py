@@ -113,11 +113,52 @@ def test_ask_answers_with_sources(demo_home: Path) -> None:
         assert out["sources"] and all(Path(s["source"]).is_file() for s in out["sources"])
 
 
-def test_demo_main_job_answers_a_question(demo_home: Path) -> None:
-    res = run_cli("demo", "--question", "Where is the company's head office?", home=demo_home)
+def test_demo_no_serve_answers_a_question(demo_home: Path) -> None:
+    res = run_cli("demo", "--no-serve", "--question", "Where is the company's head office?", home=demo_home)
     assert res.returncode == 0, res.stderr
     assert "Where is the company's head office?" in res.stdout
     assert str(DEMO_CORPUS) in res.stdout  # the cited sources are printed as file paths
+
+
+def test_demo_main_job_serves_the_web_app_with_demo_accounts(demo_home: Path, tmp_path: Path) -> None:
+    """The README's first command: the demo home, its accounts, and the web app a newcomer signs in to."""
+    import shutil
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.conftest import ASSISTANT, ROOT, free_port
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home, symlinks=True)
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*ASSISTANT, "demo", "--home", str(home), "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/login", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        printed = log.read_text()
+        password = printed.split("user staff")[1].split("password")[1].split()[0]
+        with httpx.Client(base_url=url, timeout=30) as http:
+            assert http.get("/", follow_redirects=False).status_code == 303  # signed out: to the sign-in page
+            resp = http.post("/login", data={"username": "staff", "password": password}, follow_redirects=False)
+            assert resp.status_code == 303, resp.text
+            assert http.get("/").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_demo_reports_every_corpus_file(demo_home: Path) -> None:
