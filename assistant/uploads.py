@@ -46,8 +46,8 @@ def safe_name(name: str) -> str:
     if not base or base in (".", ".."):
         raise ValueError(f"{name!r} is not a usable file name")
     stem, dot, suffix = base.rpartition(".")
-    if len(base) > 150:  # keep the suffix: it decides the loader
-        base = (stem[: 140 - len(suffix)] + dot + suffix) if dot else base[:150]
+    if len(base) > 150:  # keep the suffix: it decides the loader (a long "suffix" is no file type: cut it)
+        base = (stem[: 140 - len(suffix)] + dot + suffix) if dot and stem and len(suffix) <= 16 else base[:150]
     return base
 
 
@@ -92,6 +92,9 @@ class UploadStore:
             raise UploadError("no files were uploaded")
         if len(files) > self.limits.max_upload_files:
             raise UploadError(f"{len(files)} files is over the limit of {self.limits.max_upload_files} per upload")
+        # Counted before anything is written: a refused upload must leave no files for the next indexing run.
+        if self._count(files) > self.limits.max_upload_files:
+            raise UploadError(f"the upload holds more than {self.limits.max_upload_files} files")
         self.folder.mkdir(parents=True, exist_ok=True)
         out = StoredUploads()
         meta = {k: v for k, v in (meta or {}).items() if v not in (None, "", [])}
@@ -103,6 +106,23 @@ class UploadStore:
             if len(out.saved) > self.limits.max_upload_files:
                 raise UploadError(f"the upload holds more than {self.limits.max_upload_files} files")
         return out
+
+    def _count(self, files: list[tuple[str, Path]]) -> int:
+        """Files this upload would write: plain files, plus the members of each zip within the limit
+        (a zip over it, or unreadable, is refused on its own below and writes nothing)."""
+        count = 0
+        for name, path in files:
+            if Path(name).suffix.lower() != ".zip":
+                count += 1
+                continue
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    members = sum(1 for m in archive.infolist() if not m.is_dir())
+            except (zipfile.BadZipFile, OSError):
+                continue
+            if members <= self.limits.max_upload_files:
+                count += members
+        return count
 
     def _target(self, name: str, parts: list[str] | None = None) -> Path:
         folder = self.folder.joinpath(*[safe_name(p) for p in parts or []])

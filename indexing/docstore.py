@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS sources (
 -- The files and folders given to `index`: a reindex walks them again with the same metadata roots.
 CREATE TABLE IF NOT EXISTS roots (
     path        TEXT PRIMARY KEY,
-    added_at    TEXT NOT NULL
+    added_at    TEXT NOT NULL,
+    meta        TEXT NOT NULL DEFAULT '{}'  -- the --meta values it was indexed with
 );
 """
 
@@ -74,6 +75,8 @@ class DocStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        if "meta" not in {r[1] for r in self._db.execute("PRAGMA table_info(roots)")}:  # a home from before
+            self._db.execute("ALTER TABLE roots ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -133,14 +136,18 @@ class DocStore:
         rows = self._db.execute("SELECT DISTINCT j.key FROM sources, json_each(sources.metadata) AS j")
         return {r[0] for r in rows}
 
-    def add_roots(self, paths: list[str], when: str) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO roots VALUES (?, ?)", [(p, when) for p in paths])
+    def add_roots(self, paths: list[str], when: str, meta: dict[str, Any] | None = None) -> None:
+        """Remember what was indexed and with which --meta values; the latest call wins."""
+        doc = json.dumps(meta or {}, default=str, sort_keys=True)
+        self._db.executemany("INSERT OR REPLACE INTO roots (path, added_at, meta) VALUES (?, ?, ?)",
+                             [(p, when, doc) for p in paths])
 
     def forget_roots(self, paths: list[str]) -> None:
         self._db.executemany("DELETE FROM roots WHERE path = ?", [(p,) for p in paths])
 
-    def roots(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT path FROM roots ORDER BY path")]
+    def roots(self) -> dict[str, dict[str, Any]]:
+        """Each indexed root with its --meta values."""
+        return {p: json.loads(m) for p, m in self._db.execute("SELECT path, meta FROM roots ORDER BY path")}
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM sources").fetchone()[0]

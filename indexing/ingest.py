@@ -203,7 +203,7 @@ class Indexer:
         with self.write_lock():
             self.recover()
             files, seen_roots = self._scan(paths, report)
-            self.docstore.add_roots([source_id(p) for p in paths if Path(p).exists()], _now())
+            self.docstore.add_roots([source_id(p) for p in paths if Path(p).exists()], _now(), base_meta)
             plan = self._plan(files, base_meta or {}, report)
             if plan:
                 self._ingest(plan, report)
@@ -223,27 +223,37 @@ class Indexer:
         with self.write_lock():
             self.recover()
             roots = self.docstore.roots()
+            plan: list[_Planned] = []
             if sources is None:
                 gone = [r for r in roots if not os.path.exists(r)]
                 if gone:  # a root that vanished takes its sources with it, as --prune would
-                    lost = [s.source for s in self.docstore.all() if any(_under(s.source, r) for r in gone)]
+                    lost = [s.source for s in self.docstore.all()
+                            if any(s.source == r or _under(s.source, r) for r in gone)]
                     self._drop(lost)
                     self.docstore.forget_roots(gone)
                     report.removed += len(lost)
-                live = [Path(r) for r in roots if r not in gone]
-                files, seen_roots = self._scan(live, report)
-                plan = self._plan(files, {}, report)
-                report.removed += self._prune(seen_roots, {source_id(p) for p, _ in files})
+                present: set[str] = set()
+                walked: list[Path] = []
+                # The most specific root first: a file indexed on its own and again inside its folder
+                # is planned once, with the metadata of its own, later `index` call.
+                for root in sorted(roots, key=len, reverse=True):
+                    if root in gone:
+                        continue
+                    files, seen_roots = self._scan([Path(root)], report)
+                    files = [(p, r) for p, r in files if source_id(p) not in present]
+                    present.update(source_id(p) for p, _ in files)
+                    walked += seen_roots
+                    plan += self._plan(files, roots[root], report)
+                report.removed += self._prune(walked, present)
             else:
                 known = {r.source for r in self.docstore.all()}
-                files = []
                 for src in sources:
                     if src not in known:
                         report.fail(Path(src), "not an indexed source (see `assistant sources`)")
                         continue
                     root = max((r for r in roots if _under(src, r) or r == src), key=len, default=src)
-                    files.append((Path(src), Path(root) if root != src else Path(src).parent))
-                plan = self._plan(files, {}, report, force={source_id(p) for p, _ in files})
+                    start = Path(root) if root != src else Path(src).parent
+                    plan += self._plan([(Path(src), start)], roots.get(root, {}), report, force={src})
             if plan:
                 self._ingest(plan, report)
         report.seconds = time.perf_counter() - started

@@ -183,7 +183,9 @@ def test_admin_uploads_reindexes_and_finds_it_in_an_answer(browser, web_server, 
         "Harrowgate facilities handbook.\n\nThe Zephyrine staff canteen in the Harrowgate office opens at "
         "07:15 every weekday and serves breakfast until 10:00.\n\n" + filler
     )
-    page.locator("#upload input[type=file]").set_input_files(str(doc))
+    broken = tmp_path / "broken-scan.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is not really a PDF")
+    page.locator("#upload input[type=file]").set_input_files([str(doc), str(broken)])
     page.locator("#upload-type input").fill("kms_fact")
     page.locator("#upload-type input").press("Enter")
     shots(page, "upload-chosen")
@@ -194,6 +196,7 @@ def test_admin_uploads_reindexes_and_finds_it_in_an_answer(browser, web_server, 
     page.get_by_role("tab", name="Jobs").click()
     wait_until(lambda: "done" in page.locator("#jobs-table").inner_text(), 120)
     shots(page, "jobs-done")
+    assert "failed 1: broken-scan.pdf" in page.locator("#jobs-table").inner_text()  # named, and the rest indexed
     page.get_by_role("tab", name="Documents").click()  # the sources table lists the new file
     page.get_by_role("tab", name="Jobs").click()
     page.get_by_role("tab", name="Documents").click()

@@ -83,7 +83,22 @@ def answer_text(text: str, sources: list[dict[str, Any]]) -> str:
 
 def _jobs_table(jobs: list[Job]) -> list[list[Any]]:
     return [[j.id, j.kind, j.title, j.owner, j.state, f"{round(100 * j.progress)}%", j.label or "",
-             (j.error or "")[:200]] for j in jobs]
+             _outcome(j)[:300]] for j in jobs]
+
+
+def _outcome(job: Job) -> str:
+    """What a finished job did, in a line: its error, or for indexing the counts and the first failures."""
+    if job.error:
+        return job.error
+    result = job.result or {}
+    if "added" in result:
+        text = (f"added {result['added']}, updated {result['updated']}, unchanged {result['unchanged']}, "
+                f"removed {result['removed']}")
+        failed = result.get("failed") or []
+        if failed:
+            text += f"; failed {len(failed)}: " + "; ".join(f"{Path(f['path']).name}: {f['error']}" for f in failed[:3])
+        return text
+    return ""
 
 
 def _job_html(jobs: list[Job]) -> str:
@@ -163,7 +178,7 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
         with gr.Tab("Jobs", id="jobs"):
             jobs_live = gr.HTML(elem_id="jobs-live")
             jobs_table = gr.Dataframe(
-                headers=["id", "kind", "title", "owner", "state", "progress", "step", "error"], interactive=False,
+                headers=["id", "kind", "title", "owner", "state", "progress", "step", "outcome"], interactive=False,
                 elem_id="jobs-table",
             )
             with gr.Row():
