@@ -21,6 +21,7 @@ from assistant.chat import Answer
 from assistant.config import Settings
 from assistant.history import History
 from assistant.jobs import Job, JobCancelled, JobContext, JobManager
+from assistant.promotion import demote, gate_result, promote, promoted_refs
 from assistant.services import AssistantService, InputError, Viewer
 from assistant.uploads import StoredUploads, UploadStore
 from indexing.ingest import IndexReport
@@ -86,6 +87,27 @@ class RoutedProgress:
         self._target.finish()
 
 
+class _JobTrainProgress:
+    """finetune's TrainProgress (absolute steps) on a job's progress (relative advances)."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx, self.step = ctx, 0
+
+    def start(self, total_steps: int, first_step: int) -> None:
+        self.step = first_step
+        self.ctx.start(max(1, total_steps - first_step), "Training")
+
+    def update(self, step: int, metrics: dict[str, float]) -> None:
+        loss = metrics.get("loss")
+        label = f"step {step}" + (f", loss {loss:.3f}" if isinstance(loss, int | float) else "")
+        if step > self.step:
+            self.ctx.advance(step - self.step, label)
+            self.step = step
+
+    def finish(self) -> None:
+        self.ctx.finish()
+
+
 @dataclass
 class TurnDone:
     """The last item of a streamed chat turn: the answer, as stored in the user's history."""
@@ -105,6 +127,7 @@ class Workspace:
         self.history = History(self.db)
         self.jobs = JobManager(self.db)
         self.uploads = UploadStore(settings.paths.uploads, settings.web)
+        self.curves: dict[int, list[dict[str, Any]]] = {}  # training job id -> its metrics log, for live plots
 
     def close(self) -> None:
         self.jobs.shutdown(wait=False)
@@ -128,15 +151,20 @@ class Workspace:
 
     # -- chat --------------------------------------------------------------------------------------
     def engine_names(self, user: User) -> list[str]:
+        """What staff may chat with: the base model and each promoted engine version."""
         require(user, "chat")
-        return self.service.engines.names()
+        return ["base", *promoted_refs(self.service.engines.registry).values()]
 
     def check_engine(self, user: User, engine: str) -> str:
-        names = self.engine_names(user)
+        require(user, "chat")
         name = (engine or "base").strip()
-        if name.split("@")[0] not in names:
-            raise InputError(f"no engine named {name!r} (available: {', '.join(names)})")
-        return name
+        promoted = promoted_refs(self.service.engines.registry)
+        if name == "base" or name in promoted.values():
+            return name
+        if name in promoted:  # a bare NAME means its promoted version, not its newest
+            return promoted[name]
+        names = ", ".join(["base", *promoted.values()])
+        raise InputError(f"no engine named {name!r} that you may use (available: {names})")
 
     def chat(
         self, user: User, question: str, conversation_id: int | None = None, engine: str = "base",
@@ -256,6 +284,91 @@ class Workspace:
             return report.to_json()
 
         return self.jobs.submit("index", user.name, title, run)
+
+    # -- engines (admin) ---------------------------------------------------------------------------------
+    def engines(self, user: User) -> list[dict[str, Any]]:
+        """Every registered version with its lineage, metrics, gate result and promotion."""
+        require(user, "engines")
+        registry = self.service.engines.registry
+        promoted = set(promoted_refs(registry).values())
+        rows = []
+        for record in registry.list(all_versions=True):
+            gate = gate_result(record)
+            rows.append({**record.to_json(), "ref": record.ref, "promoted": record.ref in promoted,
+                         "gate": None if gate is None else bool(gate.get("passed", gate.get("pass")))})
+        return rows
+
+    def promote_engine(self, user: User, ref: str, force: bool = False) -> str:
+        require(user, "engines")
+        record = promote(self.service.engines.registry, ref, force, actor=user.name)
+        self.db.audit(user.name, "promote engine", record.ref + (" (forced)" if force else ""))
+        return record.ref
+
+    def remove_engine(self, user: User, ref: str) -> list[str]:
+        from assistant.engines import parse_ref, remove_engine
+
+        require(user, "engines")
+        registry = self.service.engines.registry
+        name, _version = parse_ref(ref)
+        removed = remove_engine(registry, ref)
+        if promoted_refs(registry).get(name) is None:
+            demote(registry, name)
+        self.db.audit(user.name, "remove engine", ", ".join(removed))
+        return removed
+
+    def datasets(self, user: User) -> list[str]:
+        require(user, "engines")
+        folder = self.settings.paths.datasets
+        return sorted(str(p) for p in folder.glob("*.jsonl") if not p.name.endswith(".val.jsonl"))
+
+    def datagen(self, user: User, kind: str) -> Job:
+        """Generate an SFT or DPO training set from the index, in a background job."""
+        require(user, "engines")
+        if kind not in ("sft", "dpo"):
+            raise InputError(f"unknown dataset kind {kind!r} (sft or dpo)")
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            from assistant.cli_finetune import run_datagen
+            from finetune.datagen_dpo import DPOOptions
+            from finetune.datagen_sft import SFTOptions
+
+            options = SFTOptions() if kind == "sft" else DPOOptions()
+            with self.progress.routed_to(ctx):
+                return run_datagen(self.service, kind, options).to_json()
+
+        self.db.audit(user.name, "datagen", kind)
+        return self.jobs.submit("datagen", user.name, f"Generate {kind.upper()} data", run)
+
+    def train(
+        self, user: User, kind: str, data: str, engine: str, from_engine: str | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> Job:
+        """Train a new engine version as a background job; its loss curve is kept in `curves[job id]`."""
+        require(user, "engines")
+        from assistant.engines import check_engine_name
+
+        check_engine_name(engine)
+        if kind not in ("sft", "dpo"):
+            raise InputError(f"unknown training kind {kind!r} (sft or dpo)")
+        if not Path(data).is_file():
+            raise InputError(f"no dataset at {data} (generate one first)")
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            from assistant.cli_finetune import run_train
+            from finetune.train import TrainingCancelled
+
+            curve = self.curves.setdefault(ctx.job_id, [])
+            try:
+                return run_train(
+                    self.settings, kind, Path(data), engine, from_engine or None, overrides=overrides,
+                    progress=_JobTrainProgress(ctx), on_log=curve.append, should_stop=lambda: ctx.cancelled,
+                    notify=ctx.message,
+                )
+            except TrainingCancelled as err:
+                raise JobCancelled(str(err)) from err
+
+        self.db.audit(user.name, "train", f"{kind} {engine} on {data}")
+        return self.jobs.submit("train", user.name, f"Train {engine} ({kind.upper()})", run)
 
     # -- jobs ------------------------------------------------------------------------------------------
     def list_jobs(self, user: User) -> list[Job]:

@@ -165,6 +165,30 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 elem_id="sources-table",
             )
 
+        with gr.Tab("Engines", id="engines", visible=False) as engines_tab:
+            engines_table = gr.Dataframe(
+                headers=["engine", "parent", "base", "train loss", "eval loss", "created", "gate", "promoted"],
+                interactive=False, elem_id="engines-table",
+            )
+            with gr.Row():
+                engine_pick = gr.Dropdown(label="Engine version", choices=[], scale=3)
+                force = gr.Checkbox(label="Promote without a passing gate", value=False)
+                promote_btn = gr.Button("Promote to staff")
+                remove_engine_btn = gr.Button("Remove", variant="stop")
+            with gr.Row():
+                datagen_sft = gr.Button("Generate SFT data from the index")
+                datagen_dpo = gr.Button("Generate DPO pairs from won/lost bids")
+            with gr.Row():
+                dataset = gr.Dropdown(label="Dataset", choices=[], scale=3, elem_id="train-dataset")
+                train_kind = gr.Radio(["sft", "dpo"], value="sft", label="Training")
+                train_name = gr.Textbox(label="New engine name", value="company", elem_id="train-name")
+                train_from = gr.Dropdown(label="Continue from (optional)", choices=[""], value="")
+                max_steps = gr.Number(label="Max steps", value=20, precision=0, elem_id="train-steps")
+                train_btn = gr.Button("Train", variant="primary", elem_id="train-button")
+            engines_status = gr.Markdown(elem_id="engines-status")
+            loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss (latest training job)",
+                                    elem_id="loss-plot", height=280)
+
         with gr.Tab("Users", id="users", visible=False) as users_tab:
             users_table = gr.Dataframe(headers=["user", "role", "groups"], interactive=False)
             with gr.Row():
@@ -198,10 +222,10 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 gr.update(choices=ws.engine_names(user), value="base"),
                 gr.update(choices=sectors, value=""),
                 gr.update(choices=_conversation_choices(ws, user), value=None),
-                gr.Tab(visible=is_admin), gr.Tab(visible=user.can("users")),
+                gr.Tab(visible=is_admin), gr.Tab(visible=user.can("users")), gr.Tab(visible=user.can("engines")),
             )
 
-        blocks.load(on_load, None, [header, engine, sector, conversations, documents_tab, users_tab])
+        blocks.load(on_load, None, [header, engine, sector, conversations, documents_tab, users_tab, engines_tab])
 
         # -- chat ------------------------------------------------------------------------------------------
         def on_send(
@@ -360,6 +384,83 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
         )
         documents_tab.select(refresh_sources, None, [sources_table, source_pick])
 
+        # -- engines (admin) -------------------------------------------------------------------------------
+        def refresh_engines(request: gr.Request) -> tuple:
+            user = _user(ws, request)
+            try:
+                rows, data = ws.engines(user), ws.datasets(user)
+            except SHOWN as err:
+                raise _shown(err) from err
+            table = [[r["ref"], r.get("parent") or "", r.get("base", ""), _metric(r, "train_loss", "loss"),
+                      _metric(r, "eval_loss", "best_eval_loss"), str(r.get("created", ""))[:16],
+                      {None: "none", True: "passed", False: "failed"}[r["gate"]], "yes" if r["promoted"] else ""]
+                     for r in rows]
+            refs = [r["ref"] for r in rows]
+            return (table, gr.update(choices=refs), gr.update(choices=data, value=data[-1] if data else None),
+                    gr.update(choices=["", *refs]))
+
+        engine_outputs = [engines_table, engine_pick, dataset, train_from]
+        engines_tab.select(refresh_engines, None, engine_outputs)
+
+        def on_promote(ref: str | None, forced: bool, request: gr.Request) -> str:
+            user = _user(ws, request)
+            if not ref:
+                raise gr.Error("Pick an engine version first.")
+            try:
+                return f"Promoted {ws.promote_engine(user, ref, forced)}: staff can now choose it in the chat."
+            except SHOWN as err:
+                raise _shown(err) from err
+
+        promote_btn.click(on_promote, [engine_pick, force], engines_status, api_name="promote_engine").then(
+            refresh_engines, None, engine_outputs)
+
+        def on_remove_engine(ref: str | None, request: gr.Request) -> str:
+            user = _user(ws, request)
+            if not ref:
+                raise gr.Error("Pick an engine version first.")
+            try:
+                return f"Removed {', '.join(ws.remove_engine(user, ref))}."
+            except SHOWN as err:
+                raise _shown(err) from err
+
+        remove_engine_btn.click(on_remove_engine, [engine_pick], engines_status, api_name="remove_engine").then(
+            refresh_engines, None, engine_outputs)
+
+        def on_datagen(kind: str) -> Any:
+            def run(request: gr.Request) -> str:
+                user = _user(ws, request)
+                try:
+                    job = ws.datagen(user, kind)
+                except SHOWN as err:
+                    raise _shown(err) from err
+                return f"{job.title}: job {job.id} started; the dataset appears in the list when it is done."
+
+            return run
+
+        datagen_sft.click(on_datagen("sft"), None, engines_status, api_name="datagen_sft")
+        datagen_dpo.click(on_datagen("dpo"), None, engines_status, api_name="datagen_dpo")
+
+        def on_train(data: str | None, kind: str, name: str, parent: str, steps: float | None,
+                     request: gr.Request) -> str:
+            user = _user(ws, request)
+            if not data:
+                raise gr.Error("Pick a dataset (generate one first).")
+            overrides = {"max_steps": int(steps)} if steps else None
+            try:
+                job = ws.train(user, kind, data, name.strip(), parent or None, overrides)
+            except SHOWN as err:
+                raise _shown(err) from err
+            return f"{job.title}: job {job.id} started; the loss plot below follows it."
+
+        train_btn.click(on_train, [dataset, train_kind, train_name, train_from, max_steps], engines_status,
+                        api_name="train")
+
+        def refresh_plot(request: gr.Request) -> Any:
+            user = ws.session_user(request.cookies.get(SESSION_COOKIE)) if request else None
+            if user is None or not user.can("engines") or not ws.curves:
+                return gr.update()
+            return _loss_frame(ws.curves[max(ws.curves)])
+
         # -- users (admin) ---------------------------------------------------------------------------------
         def refresh_users(request: gr.Request) -> list[list[str]]:
             user = _user(ws, request)
@@ -406,8 +507,28 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
             return refresh_jobs(request)[0]
 
         timer.tick(refresh_upload_live, None, upload_live, show_progress="hidden", queue=False)
+        timer.tick(refresh_plot, None, loss_plot, show_progress="hidden", queue=False)
 
     return blocks
+
+
+def _metric(record: dict[str, Any], *keys: str) -> str:
+    metrics = record.get("metrics") or {}
+    for key in keys:
+        value = metrics.get(key)
+        if isinstance(value, int | float):
+            return f"{value:.4f}"
+    return ""
+
+
+def _loss_frame(curve: list[dict[str, Any]]) -> Any:
+    """Training and validation loss per step, long format for gr.LinePlot."""
+    import pandas as pd
+
+    rows = [{"step": e["step"], "value": e[key], "series": series} for e in curve
+            for key, series in (("loss", "training"), ("eval_loss", "validation"))
+            if isinstance(e.get(key), int | float) and "step" in e]
+    return pd.DataFrame(rows or [{"step": 0, "value": None, "series": "training"}])
 
 
 def _conversation_choices(ws: Workspace, user: User) -> list[tuple[str, int]]:

@@ -1,0 +1,72 @@
+"""Which engine versions staff may use: promotion, recorded beside the versions in HOME/engines/NAME/.
+
+An engine version reaches the chat's engine selector and `/v1/models` only once promoted. A version
+with an evaluation gate result (`gate.json` in its folder, written by `assistant eval --gate`) is
+promoted only if it passed; a version without one needs `force` (an admin's explicit decision).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from assistant.engines import EngineError, EngineRecord, EngineRegistry
+
+PROMOTED_FILE = "promoted.json"
+GATE_FILE = "gate.json"
+
+
+def _promoted_file(registry: EngineRegistry, name: str) -> Path:
+    return registry.dir / name / PROMOTED_FILE
+
+
+def gate_result(record: EngineRecord) -> dict[str, Any] | None:
+    path = Path(record.folder) / GATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _gate_passed(gate: dict[str, Any]) -> bool:
+    return bool(gate.get("passed", gate.get("pass", False)))
+
+
+def promote(registry: EngineRegistry, ref: str, force: bool = False, actor: str | None = None) -> EngineRecord:
+    """Promote NAME (its latest version) or NAME@N. Raises EngineError when the gate says no."""
+    record = registry.record(ref)
+    gate = gate_result(record)
+    if not force:
+        if gate is None:
+            raise EngineError(
+                f"{record.ref} has no evaluation gate result: run `assistant eval --gate {record.ref} --against base "
+                "--questions F` first, or promote with force"
+            )
+        if not _gate_passed(gate):
+            raise EngineError(f"{record.ref} did not pass its evaluation gate ({gate.get('reason', 'worse')}); "
+                              "retrain it, or promote with force")
+    doc = {"version": record.version, "ref": record.ref, "forced": force and not (gate and _gate_passed(gate)),
+           "by": actor}
+    target = _promoted_file(registry, record.name)
+    tmp = target.with_name(f".{PROMOTED_FILE}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, target)
+    return record
+
+
+def demote(registry: EngineRegistry, name: str) -> None:
+    _promoted_file(registry, name).unlink(missing_ok=True)
+
+
+def promoted_refs(registry: EngineRegistry) -> dict[str, str]:
+    """engine name -> its promoted version's ref, for versions that still exist."""
+    out: dict[str, str] = {}
+    for name in registry.names():
+        try:
+            doc = json.loads(_promoted_file(registry, name).read_text())
+            out[name] = registry.record(f"{name}@{int(doc['version'])}").ref
+        except (OSError, ValueError, KeyError, EngineError):
+            continue
+    return out
