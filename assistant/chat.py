@@ -6,14 +6,20 @@ retrieval, the same refusal rules and the same prompt budget wherever it is aske
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import ChatSettings
 from assistant.llm.base import GenerationBackend, Message
 from indexing.retrieval import RetrievedChunk
+
+if TYPE_CHECKING:
+    from assistant.answerability import AnswerabilityCheck
+
+log = logging.getLogger(__name__)
 
 NOT_FOUND = "The documents do not contain this information."
 SYSTEM_PROMPT = (
@@ -153,9 +159,30 @@ def declines(answer: str) -> bool:
 
 
 class ChatPipeline:
-    def __init__(self, settings: ChatSettings, max_new_tokens: int) -> None:
+    def __init__(
+        self, settings: ChatSettings, max_new_tokens: int, answerability: AnswerabilityCheck | None = None
+    ) -> None:
         self.settings = settings
         self.max_new_tokens = max_new_tokens
+        # Judges, before generation, whether the passages hold the answer (assistant/answerability.py);
+        # None = the relevance threshold and the engine's own refusals only.
+        self.answerability = answerability
+
+    def evidence_suffices(self, query: str, chunks: list[RetrievedChunk]) -> bool:
+        """The gate: is there evidence enough to let the engine answer from these passages?
+
+        First the topic (the best dense similarity), then, when configured, whether the passages
+        hold the question's specific content: a passage on the right topic often lacks the answer.
+        The standalone query is judged, so a follow-up is judged with the conversation's terms.
+        """
+        if not chunks or relevance(chunks) < self.settings.min_relevance:
+            return False
+        if self.answerability is None:
+            return True
+        verdict = self.answerability.judge(query, chunks)
+        if not verdict.answerable:
+            log.debug("declined before generation: %s", verdict.reason)
+        return verdict.answerable
 
     def prepare(
         self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, history: list[Message]
@@ -167,7 +194,8 @@ class ChatPipeline:
             return question, messages, []
         query = standalone_query(question, history, llm, self.settings.rewrite_with_llm)
         chunks = retrieve(query)
-        if not chunks or relevance(chunks) < self.settings.min_relevance:
+        if not self.evidence_suffices(query, chunks):
+            # Declined before generation: no sources are shown, as none holds the answer.
             return query, None, []
         messages, used = build_messages(question, chunks, history, llm, self.max_new_tokens)
         return query, messages, used

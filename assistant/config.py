@@ -79,6 +79,29 @@ class ChatSettings(BaseModel):
         0.25, ge=0.0, le=1.0,
         description="below this best dense similarity the assistant says the documents lack the answer",
     )
+    answerability: bool = Field(
+        True,
+        description="before generating, check that the passages hold the question's specific terms (years, "
+        "periods, names, codes) and enough of its weighted content words; else decline "
+        "(assistant/answerability.py)",
+    )
+    max_unsupported: float = Field(
+        0.35, ge=0.0, le=1.0,
+        description="the answerability check declines when more than this share of the question's weight "
+        "(importance x IDF of its terms) is not in the passages; lower declines more near misses and answers "
+        "fewer questions. 0.35 was chosen on the synthetic check set of bench/answerability.py (answered 0.97 "
+        "from 0.25 to 0.60 there)",
+    )
+    soft_match: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="a question word missing from the passages still counts as covered when a passage word is "
+        "this similar to it (embedder cosine): synonyms such as workplace/office",
+    )
+    min_rerank: float | None = Field(
+        None,
+        description="with retrieval.reranker set: decline when the best cross-encoder score is below this "
+        "(the model's own scale); unset = not used",
+    )
     rewrite_with_llm: bool = Field(
         False, description="rewrite follow-up questions with the engine (else: joined to the previous question)"
     )

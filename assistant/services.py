@@ -73,7 +73,10 @@ class AssistantService:
 
     @cached_property
     def pipeline(self) -> ChatPipeline:
-        return ChatPipeline(self.settings.chat, self.settings.llm.max_new_tokens)
+        from assistant.answerability import build_check
+
+        chat = self.settings.chat
+        return ChatPipeline(chat, self.settings.llm.max_new_tokens, answerability=build_check(chat, self.indexer))
 
     # -- indexing ------------------------------------------------------------------------------
     def index(self, paths: list[Path], meta: dict[str, Any] | None = None, prune: bool = False) -> IndexReport:
