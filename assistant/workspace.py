@@ -8,6 +8,7 @@ groups, so restricted documents never reach the prompt of someone outside them.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -369,6 +370,68 @@ class Workspace:
 
         self.db.audit(user.name, "train", f"{kind} {engine} on {data}")
         return self.jobs.submit("train", user.name, f"Train {engine} ({kind.upper()})", run)
+
+    # -- reports (evaluator, admin) ----------------------------------------------------------------------
+    def reports(self, user: User) -> list[dict[str, Any]]:
+        """Finished evaluation reports, newest first, with their headline numbers."""
+        require(user, "reports")
+        folder = self.settings.paths.reports
+        rows = []
+        for results in sorted(folder.glob("[!.]*/results.json"), reverse=True):
+            try:
+                doc = json.loads(results.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            rows.append({"id": results.parent.name, "created": doc.get("created", ""),
+                         "questions": (doc.get("settings") or {}).get("questions_file", ""),
+                         "results": doc.get("results") or doc.get("summary") or {}})
+        return rows
+
+    def report_file(self, user: User, report_id: str, name: str = "report.html") -> Path:
+        require(user, "reports")
+        folder = self.settings.paths.reports
+        path = (folder / report_id / name).resolve()
+        if folder.resolve() not in path.parents or report_id.startswith(".") or not path.is_file():
+            raise InputError(f"no report {report_id!r}")
+        return path
+
+    def run_eval(
+        self, user: User, questions: str, engines: list[str], modes: list[str], limit: int | None = None
+    ) -> Job:
+        """An evaluation (non-LLM metrics; the judge is a CLI choice) as a background job."""
+        require(user, "reports")
+        from assistant.cli_eval import EvalOptions, check_options
+
+        options = EvalOptions(questions=Path(questions), engines=engines or ["base"], modes=modes or ["rag"],
+                              limit=limit)
+        check_options(options)
+        if not options.questions.is_file():
+            raise InputError(f"no questions file at {questions}")
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            from assistant.cli_eval import run_eval
+
+            _run, report = run_eval(self.service, options, ctx)
+            return {"report": report.name}
+
+        self.db.audit(user.name, "eval", f"{questions} {engines} {modes}")
+        return self.jobs.submit("eval", user.name, f"Evaluate {', '.join(options.engines)}", run)
+
+    def export_feedback(self, user: User) -> Path:
+        """The chat's thumbs up/down as an eval questions file; a liked answer becomes the reference."""
+        rows = self.all_feedback(user)
+        target = self.settings.paths.datasets / "feedback-questions.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for r in rows:
+            row: dict[str, Any] = {"question": r["question"], "feedback": r["rating"], "comment": r["comment"]}
+            if r["rating"] > 0:
+                row["reference"] = r["answer"]
+            lines.append(json.dumps(row, ensure_ascii=False))
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        tmp.replace(target)
+        return target
 
     # -- jobs ------------------------------------------------------------------------------------------
     def list_jobs(self, user: User) -> list[Job]:

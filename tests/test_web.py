@@ -207,3 +207,89 @@ def test_admin_uploads_reindexes_and_finds_it_in_an_answer(browser, web_server, 
     shots(page, "answer-from-upload")
     labels = page.locator("#sources summary").all_inner_texts()
     assert any("harrowgate-facilities-handbook.txt" in label for label in labels), labels
+
+
+def test_admin_trains_an_engine_from_the_page_and_promotes_it(browser, web_server, tmp_path: Path) -> None:
+    """A tiny SFT run (a few real TRL steps on the embedded model) launched from the Engines tab."""
+    datasets = web_server.home / "datasets"
+    datasets.mkdir(exist_ok=True)
+    rows = [{"messages": [{"role": "user", "content": f"What does Calderbrook offer to client {n}?"},
+                          {"role": "assistant", "content": "Calderbrook designs, builds and runs digital services "
+                                                            f"for the UK public sector (client {n})."}]}
+            for n in range(8)]
+    (datasets / "tiny-sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shots = Shots(tmp_path)
+    page = sign_in(browser, web_server, "ada", shots)
+    page.get_by_role("tab", name="Engines").click()
+    page.locator("#train-dataset input").click()
+    page.get_by_role("option", name="tiny-sft.jsonl").first.click()
+    page.locator("#train-name input, #train-name textarea").first.fill("webtrained")
+    page.locator("#train-steps input").fill("10")
+    page.click("#train-button")
+    page.locator("#engines-status").get_by_text("job").wait_for(timeout=60_000)
+    # The loss plot fills in while it trains (one point per logged step).
+    # The loss plot draws its line once steps are logged, and the line grows as training goes on.
+    line = page.locator("#loss-plot .mark-line path")
+    wait_until(lambda: line.count() > 0 and bool(line.first.get_attribute("d")), 300)
+    first = line.first.get_attribute("d")
+    shots(page, "training-loss-plot")
+    wait_until(lambda: line.first.get_attribute("d") != first, 300)
+    shots(page, "training-loss-plot-later")
+    page.get_by_role("tab", name="Jobs").click()
+    wait_until(lambda: "Train webtrained" in page.locator("#jobs-table").inner_text()
+               and "running" not in page.locator("#jobs-table").inner_text(), 600)
+    shots(page, "training-done")
+    assert "failed" not in page.locator("#jobs-table").inner_text().split("Train webtrained")[0].splitlines()[-1]
+    page.get_by_role("tab", name="Engines").click()
+    wait_until(lambda: "webtrained@1" in page.locator("#engines-table").inner_text(), 30)
+    shots(page, "engine-registered")
+    # Not promoted yet: staff do not see it; after a (forced, no gate yet) promotion they do.
+    def staff_models() -> list[str]:
+        headers = {"Authorization": f"Bearer {web_server.keys['sam']}"}
+        return [m["id"] for m in httpx.get(f"{web_server.url}/v1/models", headers=headers).json()["data"]]
+
+    assert "webtrained@1" not in staff_models()
+    page.locator("#engine-pick input").click()
+    page.get_by_role("option", name="webtrained@1").first.click()
+    page.get_by_label("Promote without a passing gate").check()
+    page.get_by_role("button", name="Promote to staff").click()
+    page.locator("#engines-status").get_by_text("Promoted webtrained@1").wait_for(timeout=30_000)
+    shots(page, "promoted")
+    assert "webtrained@1" in staff_models()
+
+
+def test_evaluator_runs_an_evaluation_and_opens_its_report(browser, web_server, tmp_path: Path) -> None:
+    from assistant.services import DEMO_QUESTIONS
+
+    shots = Shots(tmp_path)
+    page = sign_in(browser, web_server, "eve", shots)
+    tabs = page.get_by_role("tab").all_inner_texts()
+    assert "Reports" in tabs and "Documents" not in tabs and "Engines" not in tabs
+    page.get_by_role("tab", name="Reports").click()
+    page.locator("#eval-questions textarea, #eval-questions input").first.fill(str(DEMO_QUESTIONS))
+    page.locator("#eval-limit input").fill("2")
+    page.click("#eval-button")
+    page.locator("#reports-status").get_by_text("job").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Jobs").click()
+    wait_until(lambda: "Evaluate base" in page.locator("#jobs-table").inner_text()
+               and "running" not in page.locator("#jobs-table").inner_text()
+               and "queued" not in page.locator("#jobs-table").inner_text(), 600)
+    page.get_by_role("tab", name="Reports").click()
+    wait_until(lambda: page.locator("#reports-table").inner_text().count("questions.jsonl") >= 1, 30)
+    shots(page, "reports-list")
+    page.locator("#report-pick input").click()
+    page.get_by_role("option").first.click()
+    frame = page.frame_locator("#report-view iframe")
+    frame.locator("table").first.wait_for(timeout=60_000)
+    shots(page, "report-open")
+    assert "rag" in frame.locator("body").inner_text()
+    # Staff may not read reports, even with a direct request.
+    report_id = page.locator("#report-pick input").input_value()
+    staff = browser.new_context()
+    staff_page = staff.new_page()
+    staff_page.goto(f"{web_server.url}/login")
+    staff_page.fill("#username", "sam")
+    staff_page.fill("#password", web_server.passwords["sam"])
+    staff_page.click("button[type=submit]")
+    staff_page.get_by_text("Signed in as").wait_for(timeout=60_000)
+    assert staff_page.request.get(f"{web_server.url}/reports/{report_id}/report.html").status == 403

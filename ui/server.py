@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 
 from assistant.accounts import AuthError, User
 from assistant.config import Settings
+from assistant.services import InputError
 from assistant.workspace import Workspace, may_see
 from ui.api import ApiError, build_router
 
@@ -114,6 +115,17 @@ def create_app(settings: Settings, workspace: Workspace | None = None) -> FastAP
         if not path.is_file():
             return JSONResponse({"error": "the file is no longer on disk"}, status_code=410)
         return FileResponse(path, filename=path.name, content_disposition_type="inline")
+
+    @app.get("/reports/{report_id}/{name:path}", include_in_schema=False)
+    def report(request: Request, report_id: str, name: str) -> Response:
+        """A report's files, for evaluators and admins (the same check as the Reports tab)."""
+        user = session_user(ws, request)
+        if user is None or not user.can("reports"):
+            return JSONResponse({"error": "evaluators and admins only"}, status_code=403)
+        try:
+            return FileResponse(ws.report_file(user, report_id, name))
+        except InputError:
+            return JSONResponse({"error": "no such report"}, status_code=404)
 
     @app.middleware("http")
     async def _signed_in_pages(request: Request, call_next: Any) -> Response:

@@ -171,7 +171,7 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 interactive=False, elem_id="engines-table",
             )
             with gr.Row():
-                engine_pick = gr.Dropdown(label="Engine version", choices=[], scale=3)
+                engine_pick = gr.Dropdown(label="Engine version", choices=[], scale=3, elem_id="engine-pick")
                 force = gr.Checkbox(label="Promote without a passing gate", value=False)
                 promote_btn = gr.Button("Promote to staff")
                 remove_engine_btn = gr.Button("Remove", variant="stop")
@@ -188,6 +188,24 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
             engines_status = gr.Markdown(elem_id="engines-status")
             loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss (latest training job)",
                                     elem_id="loss-plot", height=280)
+
+        with gr.Tab("Reports", id="reports", visible=False) as reports_tab:
+            with gr.Row():
+                eval_questions = gr.Textbox(label="Questions file (JSONL)", scale=3, elem_id="eval-questions")
+                eval_engines = gr.Dropdown(label="Engines", choices=["base"], value=["base"], multiselect=True)
+                eval_modes = gr.CheckboxGroup(["rag", "norag"], value=["rag", "norag"], label="Modes")
+                eval_limit = gr.Number(label="Limit (questions)", value=None, precision=0, elem_id="eval-limit")
+                eval_btn = gr.Button("Run evaluation", variant="primary", elem_id="eval-button")
+            reports_status = gr.Markdown(elem_id="reports-status")
+            reports_table = gr.Dataframe(headers=["report", "created", "questions", "summary"], interactive=False,
+                                         elem_id="reports-table")
+            with gr.Row():
+                report_pick = gr.Dropdown(label="Open report", choices=[], scale=2, elem_id="report-pick")
+                compare_pick = gr.Dropdown(label="Compare with", choices=[""], value="", scale=2)
+                export_btn = gr.Button("Export chat feedback as a questions file")
+            with gr.Row():
+                report_view = gr.HTML(elem_id="report-view")
+                compare_view = gr.HTML()
 
         with gr.Tab("Users", id="users", visible=False) as users_tab:
             users_table = gr.Dataframe(headers=["user", "role", "groups"], interactive=False)
@@ -223,9 +241,11 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 gr.update(choices=sectors, value=""),
                 gr.update(choices=_conversation_choices(ws, user), value=None),
                 gr.Tab(visible=is_admin), gr.Tab(visible=user.can("users")), gr.Tab(visible=user.can("engines")),
+                gr.Tab(visible=user.can("reports")),
             )
 
-        blocks.load(on_load, None, [header, engine, sector, conversations, documents_tab, users_tab, engines_tab])
+        blocks.load(on_load, None,
+                    [header, engine, sector, conversations, documents_tab, users_tab, engines_tab, reports_tab])
 
         # -- chat ------------------------------------------------------------------------------------------
         def on_send(
@@ -461,6 +481,58 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 return gr.update()
             return _loss_frame(ws.curves[max(ws.curves)])
 
+        # -- reports (evaluator, admin) ------------------------------------------------------------------
+        def refresh_reports(request: gr.Request) -> tuple:
+            user = _user(ws, request)
+            try:
+                rows = ws.reports(user)
+            except SHOWN as err:
+                raise _shown(err) from err
+            table = [[r["id"], str(r["created"])[:19], Path(str(r["questions"])).name, _summary(r["results"])]
+                     for r in rows]
+            ids = [r["id"] for r in rows]
+            return (table, gr.update(choices=ids), gr.update(choices=["", *ids]),
+                    gr.update(choices=ws.engine_names(user)))
+
+        reports_outputs = [reports_table, report_pick, compare_pick, eval_engines]
+        reports_tab.select(refresh_reports, None, reports_outputs)
+
+        def on_eval(questions: str, engines: list[str], modes: list[str], limit: float | None,
+                    request: gr.Request) -> str:
+            user = _user(ws, request)
+            try:
+                job = ws.run_eval(user, questions.strip(), engines, modes, int(limit) if limit else None)
+            except SHOWN as err:
+                raise _shown(err) from err
+            return f"{job.title}: job {job.id} started; follow it in the Jobs tab, the report appears here."
+
+        eval_btn.click(on_eval, [eval_questions, eval_engines, eval_modes, eval_limit], reports_status,
+                       api_name="run_eval")
+
+        def report_frame(report_id: str | None, request: gr.Request) -> str:
+            user = _user(ws, request)
+            if not report_id:
+                return ""
+            try:
+                ws.report_file(user, report_id)
+            except SHOWN as err:
+                raise _shown(err) from err
+            src = f"/reports/{urllib.parse.quote(report_id)}/report.html"
+            return f'<iframe src="{src}" style="width:100%;height:900px;border:1px solid #ddd"></iframe>'
+
+        report_pick.input(report_frame, [report_pick], report_view)
+        compare_pick.input(report_frame, [compare_pick], compare_view)
+
+        def on_export(request: gr.Request) -> str:
+            user = _user(ws, request)
+            try:
+                path = ws.export_feedback(user)
+            except SHOWN as err:
+                raise _shown(err) from err
+            return f"Wrote `{path}`: use it as the questions file of the next evaluation."
+
+        export_btn.click(on_export, None, reports_status, api_name="export_feedback")
+
         # -- users (admin) ---------------------------------------------------------------------------------
         def refresh_users(request: gr.Request) -> list[list[str]]:
             user = _user(ws, request)
@@ -510,6 +582,16 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
         timer.tick(refresh_plot, None, loss_plot, show_progress="hidden", queue=False)
 
     return blocks
+
+
+def _summary(results: dict[str, Any]) -> str:
+    """engine/mode: a few headline metrics, in one line."""
+    parts = []
+    for engine, modes in (results or {}).items():
+        for mode, metrics in (modes or {}).items():
+            shown = [f"{k} {v:.3f}" for k, v in (metrics or {}).items() if isinstance(v, int | float)][:3]
+            parts.append(f"{engine}/{mode}: " + ", ".join(shown))
+    return "; ".join(parts)[:300]
 
 
 def _metric(record: dict[str, Any], *keys: str) -> str:
