@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from assistant.cli_eval import eval_command
+from assistant.cli_finetune import datagen_app, engines_app, train_app
 from assistant.cli_users import users_app
 from assistant.config import ConfigError, load_settings
 from assistant.flows import FlowError
@@ -41,6 +43,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(users_app, name="users")
+app.add_typer(datagen_app, name="datagen")
+app.add_typer(train_app, name="train")
+app.add_typer(engines_app, name="engines")
+app.command("eval")(eval_command)
 err_console = Console(stderr=True)
 
 HomeOpt = Annotated[

@@ -387,3 +387,40 @@ def build_engine_manager(settings: Settings, notify: Callable[[str], None] | Non
     """The services layer's one entry point: an EngineManager for this home's settings."""
     paths = settings.paths
     return EngineManager(settings.llm, paths.models, paths.engines, notify)
+
+
+# -- registry maintenance (the `engines` command) ----------------------------------------------------------
+def dependents(registry: EngineRegistry, refs: set[str]) -> list[str]:
+    """Versions (not among `refs`) whose parent is one of `refs`: they cannot be served without it."""
+    found = []
+    for record in registry.list(all_versions=True):
+        if record.ref not in refs and record.parent in refs:
+            found.append(record.ref)
+    return found
+
+
+def remove_engine(registry: EngineRegistry, ref: str) -> list[str]:
+    """Remove one version (NAME@N) or every version (NAME); refuses while another engine is built on it.
+
+    Each version folder is first renamed out of the registry (one atomic step), then deleted."""
+    import shutil
+
+    name, version = parse_ref(ref)
+    versions = registry._version_dirs(name) if _NAME.match(name) else {}
+    if not versions:
+        known = ", ".join(registry.names()) or "none"
+        raise EngineError(f"unknown engine {name!r}; known engines: {known}")
+    if version is not None and version not in versions:
+        raise EngineError(f"engine {name} has no version {version}; its versions: {', '.join(map(str, versions))}")
+    doomed = {f"{name}@{v}": folder for v, folder in versions.items() if version is None or v == version}
+    blocking = dependents(registry, set(doomed))
+    if blocking:
+        raise EngineError(f"{', '.join(blocking)} {'is' if len(blocking) == 1 else 'are'} built on {ref}; "
+                          "remove those first")
+    for folder in doomed.values():
+        trash = folder.with_name(f".removed-{folder.name}-{os.getpid()}")
+        os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    if version is None:
+        shutil.rmtree(registry.dir / name, ignore_errors=True)  # its run folders too
+    return sorted(doomed)

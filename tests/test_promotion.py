@@ -78,3 +78,15 @@ def test_removing_the_promoted_version_withdraws_it(ws: Workspace) -> None:
     ws.promote_engine(ADMIN, "company@1", force=True)
     assert ws.remove_engine(ADMIN, "company@1") == ["company@1"]
     assert ws.engine_names(STAFF) == ["base"]
+
+
+def test_cli_promote_refuses_without_a_gate_unless_forced(ws: Workspace) -> None:
+    from tests.conftest import run_cli
+
+    home = ws.settings.paths.home
+    res = run_cli("engines", "promote", "company@1", home=home)
+    assert res.returncode == 2 and "no evaluation gate result" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("engines", "promote", "company@1", "--force", "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"promoted": "company@1", "forced": True}
+    assert ws.engine_names(STAFF) == ["base", "company@1"]

@@ -1,0 +1,258 @@
+"""Training: real TRL SFT and DPO steps with LoRA (on a tiny Llama built from a config, and once on the
+embedded SmolLM2), the engine chain, kill-and-resume, and the errors that register nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.cli import app
+from assistant.cli_finetune import run_train
+from assistant.config import load_settings
+from assistant.engines import EngineRegistry
+from assistant.llm.embedded import EMBEDDED_LLM_NAME, _gguf_path
+from assistant.services import AssistantService
+from finetune.callbacks import NanGuard
+from finetune.models import CHATML_TRAINING_TEMPLATE
+from finetune.validate import file_sha256
+
+from .conftest import ASSISTANT, ROOT
+
+pytestmark = pytest.mark.slow
+
+
+# -- helpers (also used by test_engines_cli) ----------------------------------------------------------------
+def make_tiny_base(models: Path, out: Path) -> Path:
+    """A 2-layer, 64-wide Llama (3 M parameters, mostly the embedding): seconds per training step on a CPU."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    if (out / "config.json").is_file():
+        return out
+    prepared = models / EMBEDDED_LLM_NAME
+    if (prepared / "config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(prepared)
+    else:  # the tokenizer alone: much quicker than converting the whole model
+        gguf = _gguf_path()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def sft_rows(n: int) -> list[dict]:
+    return [{"messages": [
+        {"role": "system", "content": "You are the company's assistant."},
+        {"role": "user", "content": f"Where is office {i}?"},
+        {"role": "assistant", "content": f"Office {i} is in Leeds, at {i} Calder Quay."},
+    ]} for i in range(n)]
+
+
+def dpo_rows(n: int) -> list[dict]:
+    return [{
+        "prompt": [{"role": "user", "content": f"Tender question {i}: how will you deliver?"}],
+        "chosen": [{"role": "assistant", "content": f"Promise: we deliver in {i + 3} months. Proof: we did it."}],
+        "rejected": [{"role": "assistant", "content": "We are a leading provider of innovative solutions."}],
+    } for i in range(n)]
+
+
+def write_set(folder: Path, name: str, rows: list[dict], val: int = 2) -> Path:
+    """NAME.jsonl and NAME.val.jsonl (the last `val` rows), as datagen writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if val:
+        write_jsonl(folder / f"{name}.val.jsonl", rows[-val:])
+    return write_jsonl(folder / f"{name}.jsonl", rows[:-val] if val else rows)
+
+
+# -- tests -------------------------------------------------------------------------------------------------
+
+QUESTION = [{"role": "user", "content": "Where is office 3?"}]
+FAST = ["--max-length", "64", "--batch-size", "2", "--lr", "1e-2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_base(shared_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_base(shared_models, tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+@pytest.fixture
+def tiny_home(make_home, tiny_base: Path) -> Path:
+    return make_home("home", f'[llm]\nmodel = "{tiny_base}"\nmax_new_tokens = 8\n')
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_sft_then_dpo_on_top_is_a_recorded_servable_chain(tiny_home: Path, tiny_base: Path) -> None:
+    data = write_set(tiny_home / "datasets", "sft", sft_rows(12))
+    code, out, err = cli("train", "sft", "--data", str(data), "--engine", "company", "--max-steps", "8",
+                         "--eval-steps", "4", *FAST, "--home", str(tiny_home), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert {"engine", "version", "metrics", "seconds"} <= set(doc) and (doc["engine"], doc["version"]) == ("company", 1)
+    m = doc["metrics"]
+    assert m["steps"] == 8 and all(math.isfinite(m[k]) for k in ("first_loss", "train_loss", "best_eval_loss"))
+    assert m["train_loss"] < m["first_loss"]  # SFT lowers the training loss
+    assert m["best_step"] in (4, 8) and m["tokens_seen"] > 0 and "8/8" in err  # the progress bar on stderr
+
+    folder = tiny_home / "engines" / "company" / "v1"
+    record = json.loads((folder / "engine.json").read_text())
+    assert record["parent"] is None and record["base"] == str(tiny_base)
+    assert record["data_sha256"] == file_sha256(data, data.with_name("sft.val.jsonl"))
+    hyper = record["hyperparameters"]
+    assert hyper["lora_r"] == 16 and hyper["learning_rate"] == 1e-2 and hyper["loss"] == "assistant_only"
+    assert hyper["train_rows"] == 10 and hyper["validation_rows"] == 2 and record["metrics"]["seconds"] > 0
+    steps = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps if "loss" in s] == list(range(1, 9))
+    assert [s["step"] for s in steps if "eval_loss" in s] == [4, 8]
+    assert not (tiny_home / "engines" / "company" / ".runs").exists() or not any(
+        (tiny_home / "engines" / "company" / ".runs").iterdir())
+
+    pairs = write_set(tiny_home / "datasets", "dpo", dpo_rows(10))
+    code, out, err = cli("train", "dpo", "--data", str(pairs), "--engine", "bids", "--from", "company",
+                         "--max-steps", "6", "--eval-steps", "3", *FAST, "--home", str(tiny_home), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["parent"] == "company@1"
+    assert doc["metrics"]["rewards/margins"] > doc["metrics"]["first_rewards/margins"]  # DPO raises the margin
+    chain = EngineRegistry(tiny_home / "engines").resolve("bids").chain
+    assert [r.ref for r in chain] == ["company@1", "bids@1"]
+
+    svc = AssistantService(load_settings(tiny_home))
+    answers = {name: svc.engine(name).generate(QUESTION, 8) for name in ("base", "company", "bids")}
+    assert len(set(answers.values())) == 3, answers
+
+    # --mode continue trains company's adapter further: a new version with company's parent, not company@1.
+    code, out, err = cli("train", "sft", "--data", str(data), "--engine", "company", "--from", "company",
+                         "--mode", "continue", "--max-steps", "2", *FAST, "--home", str(tiny_home), "--json")
+    assert code == 0, err
+    record = EngineRegistry(tiny_home / "engines").resolve("company@2")
+    assert record.record.parent is None and record.record.hyperparameters["continued_from"] == "company@1"
+    assert [r.ref for r in record.chain] == ["company@2"]
+
+
+def test_assistant_only_loss_trains_the_answers_and_their_end_of_turn(tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    messages = sft_rows(1)[0]["messages"]
+    own = tokenizer.apply_chat_template(messages, tokenize=False)
+    assert tokenizer.apply_chat_template(messages, tokenize=False, chat_template=CHATML_TRAINING_TEMPLATE) == own
+    enc = tokenizer.apply_chat_template(messages, chat_template=CHATML_TRAINING_TEMPLATE, return_dict=True,
+                                        return_assistant_tokens_mask=True)
+    trained = [t for t, keep in zip(enc["input_ids"], enc["assistant_masks"], strict=True) if keep]
+    assert tokenizer.decode(trained) == "Office 0 is in Leeds, at 0 Calder Quay.<|im_end|>"
+
+
+def test_bad_inputs_fail_in_one_line_and_register_nothing(tiny_home: Path, tmp_path: Path) -> None:
+    home = ["--home", str(tiny_home)]
+    good = write_set(tmp_path, "good", sft_rows(4), val=0)
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text(json.dumps(sft_rows(1)[0]) + "\n{not json\n")
+    no_field = tmp_path / "nofield.jsonl"
+    no_field.write_text(json.dumps({"prompt": "hi"}) + "\n")
+    empty_turn = tmp_path / "empty.jsonl"
+    row = sft_rows(1)[0]
+    row["messages"][2]["content"] = " "
+    empty_turn.write_text(json.dumps(row) + "\n")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("\n")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("lora_r: 8\nbogus: 1\n")
+    cases = [
+        (["train", "sft", "--data", str(tmp_path / "missing.jsonl"), "--engine", "x"], "no such data file"),
+        (["train", "sft", "--data", str(bad_json), "--engine", "x"], f"{bad_json}:2: not valid JSON"),
+        (["train", "sft", "--data", str(no_field), "--engine", "x"], f'{no_field}:1: missing "messages"'),
+        (["train", "sft", "--data", str(empty_turn), "--engine", "x"], "message 3 (assistant) is empty"),
+        (["train", "dpo", "--data", str(good), "--engine", "x"], f'{good}:1: missing "prompt"'),
+        (["train", "sft", "--data", str(empty), "--engine", "x"], "the dataset is empty"),
+        (["train", "sft", "--data", str(good), "--engine", "x", "--from", "nope"], "unknown engine 'nope'"),
+        (["train", "sft", "--data", str(good), "--engine", "x", "--recipe", str(recipe)], "bogus: unknown field"),
+        (["train", "sft", "--data", str(good), "--engine", "x", "--resume"], "nothing to resume"),
+        (["train", "sft", "--data", str(good), "--engine", "no/such"], "invalid engine name"),
+        (["train", "sft", "--data", str(good), "--engine", "x", "--mode", "continue"], "name it with --from"),
+    ]
+    for args, message in cases:
+        code, _out, err = cli(*args, *home)
+        assert code == 2, (args, err)
+        lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and message in lines[0], (args, err)
+        assert "Traceback" not in err
+    assert EngineRegistry(tiny_home / "engines").names() == []
+
+
+def test_a_nan_loss_stops_the_run() -> None:
+    from transformers import TrainerControl, TrainerState
+
+    guard, control, state = NanGuard(), TrainerControl(), TrainerState()
+    state.global_step = 3
+    guard.on_log(None, state, control, logs={"loss": 2.5})
+    assert not control.should_training_stop
+    guard.on_log(None, state, control, logs={"loss": float("nan")})
+    assert control.should_training_stop and guard.bad_step == 3
+
+
+def test_resume_after_kill_continues_the_step_count(tiny_home: Path) -> None:
+    data = write_set(tiny_home / "datasets", "sft", sft_rows(10), val=0)
+    args = ["train", "sft", "--data", str(data), "--engine", "resumable", "--max-steps", "12", "--save-steps", "3",
+            *FAST, "--home", str(tiny_home), "--json"]
+    run_dir = tiny_home / "engines" / "resumable" / ".runs" / "v1"
+    proc = subprocess.Popen([*ASSISTANT, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any((c / "trainer_state.json").is_file() for c in run_dir.glob("checkpoint-*")):
+            proc.send_signal(signal.SIGKILL)  # no clean-up: as if the machine died
+            break
+        time.sleep(0.02)
+    assert proc.wait(60) == -signal.SIGKILL, proc.stderr.read().decode() if proc.stderr else ""
+    assert EngineRegistry(tiny_home / "engines").names() == []  # nothing registered by the killed run
+
+    # The data changed: that run cannot be resumed on it.
+    original = data.read_text()
+    data.write_text(original + json.dumps(sft_rows(11)[-1]) + "\n")
+    code, _out, err = cli(*args, "--resume")
+    assert code == 2 and "the data changed since the run started" in err
+    data.write_text(original)
+
+    code, out, err = cli(*args, "--resume")
+    assert code == 0, err
+    doc = json.loads(out)
+    resumed = doc["metrics"]["resumed_from_step"]
+    assert 3 <= resumed < 12 and resumed % 3 == 0 and doc["metrics"]["steps"] == 12
+    steps = [json.loads(line)["step"] for line in
+             (tiny_home / "engines" / "resumable" / "v1" / "metrics.jsonl").read_text().splitlines()]
+    logged = [s for s in steps if s <= 12]
+    assert sorted(set(logged)) == list(range(1, 13)) and logged == sorted(logged)  # continued, not restarted at 1
+    assert EngineRegistry(tiny_home / "engines").resolve("resumable").record.metrics["resumed_from_step"] == resumed
+
+
+def test_the_embedded_model_learns_an_adapter_that_changes_its_answers(make_home, tmp_path: Path) -> None:
+    home = make_home("embedded", "[llm]\nmax_new_tokens = 12\n")
+    data = write_set(tmp_path, "sft", sft_rows(6), val=0)
+    doc = run_train(load_settings(home), "sft", data, "offices", overrides={
+        "max_steps": 2, "max_length": 96, "batch_size": 2, "learning_rate": 5e-3, "lora_r": 8})
+    assert doc["metrics"]["steps"] == 2 and math.isfinite(doc["metrics"]["train_loss"])
+    assert doc["base"] == "embedded"
+    svc = AssistantService(load_settings(home))
+    base, tuned = svc.engine("base").generate(QUESTION), svc.engine("offices").generate(QUESTION)
+    assert base != tuned, base
