@@ -351,6 +351,7 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 rows = ws.sources(user)
             except SHOWN as err:
                 raise _shown(err) from err
+            rows = sorted(rows, key=lambda r: r["indexed_at"], reverse=True)  # what was just indexed comes first
             table = [[r["source"], r["chunks"], r["indexed_at"], r["metadata"].get("doc_type", ""),
                       ",".join(r["metadata"].get("groups") or []), r.get("error", "")] for r in rows]
             return table, gr.update(choices=[r["source"] for r in rows])
