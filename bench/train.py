@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,8 +127,11 @@ def worker_ours(data: Path, folder: Path, args: argparse.Namespace) -> dict:
     recipe = TrainRecipe(epochs=1, batch_size=batch, max_length=args.max_length, learning_rate=2e-4,
                          lora_r=16, save_steps=10_000, logging_steps=5)
     clock = CpuClock()
-    result = run_training(TrainJob("sft", data, folder, run_dir, recipe, val=None), progress=clock)
-    runtime = [json.loads(x) for x in (run_dir / METRICS_FILE).read_text().splitlines()][-1]["train_runtime"]
+    try:
+        result = run_training(TrainJob("sft", data, folder, run_dir, recipe, val=None), progress=clock)
+        runtime = [json.loads(x) for x in (run_dir / METRICS_FILE).read_text().splitlines()][-1]["train_runtime"]
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return {"runtime": runtime, "cpu_s": round(clock.seconds, 1), "steps": result.steps,
             "loss": result.metrics.get("train_loss_mean"),
             "tokens_seen": result.tokens_seen, "peak_mb": peak_mb()}
@@ -142,7 +146,8 @@ def worker_plain(data: Path, folder: Path, args: argparse.Namespace) -> dict:
 
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    config = SFTConfig(output_dir=tempfile.mkdtemp(prefix="bench-plain-"), num_train_epochs=1,
+    out_dir = tempfile.mkdtemp(prefix="bench-plain-")
+    config = SFTConfig(output_dir=out_dir, num_train_epochs=1,
                        per_device_train_batch_size=args.batch_size, max_length=args.max_length, learning_rate=2e-4,
                        save_strategy="no", report_to="none", logging_steps=5, disable_tqdm=True,
                        # TRL's default bf16=True starts on a CPU only with use_cpu; --plain-fp32 turns it off.
@@ -166,7 +171,10 @@ def worker_plain(data: Path, folder: Path, args: argparse.Namespace) -> dict:
             clock.finish()
 
     trainer.add_callback(Clock())
-    output = trainer.train()
+    try:
+        output = trainer.train()
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
     return {"runtime": output.metrics["train_runtime"], "cpu_s": round(clock.seconds, 1),
             "steps": trainer.state.global_step,
             "loss": round(output.training_loss, 4), "peak_mb": peak_mb()}
@@ -192,6 +200,13 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    try:
+        measure(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
     if args.model:
         folder = args.model
     else:
