@@ -6,16 +6,16 @@ stderr. Exit codes: 0 done, 2 usage or configuration error, 3 partly done.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from assistant.cli_common import EXIT_PARTIAL, EXIT_USAGE, HomeOpt, JsonOpt, emit_json, err_console, fail
 from assistant.cli_eval import eval_command
 from assistant.cli_finetune import datagen_app, engines_app, train_app
 from assistant.cli_users import users_app
@@ -28,8 +28,6 @@ from indexing.ingest import IndexBusy
 from indexing.metadata import MetadataError, parse_key_values
 from indexing.store import StoreUnavailable
 
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
 # Errors a user can act on: one line on stderr and exit 2, never a traceback.
 USER_ERRORS = (
     ConfigError, StoreUnavailable, ModelUnavailable, LLMUnavailable, IndexBusy, InputError, MetadataError, FlowError
@@ -47,13 +45,7 @@ app.add_typer(datagen_app, name="datagen")
 app.add_typer(train_app, name="train")
 app.add_typer(engines_app, name="engines")
 app.command("eval")(eval_command)
-err_console = Console(stderr=True)
 
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option("--home", help="State folder of this deployment (default: $ASSISTANT_HOME or ~/.assistant)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 WhereOpt = Annotated[
     list[str] | None, typer.Option("--where", help="Metadata filter K=V (repeatable), e.g. --where doc_type=bid.")
 ]
@@ -96,18 +88,8 @@ class RichProgress:
             self._bar = None
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
 def service(home: Path | None, quiet: bool = False) -> AssistantService:
     return AssistantService(load_settings(home), RichProgress(quiet))
-
-
-def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def resolve_viewer(user: str | None, home: Path | None = None) -> Viewer:

@@ -17,11 +17,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from assistant.cli_common import EXIT_PARTIAL, err_console, fail
 from assistant.config import LLMSettings, Settings, load_settings
 from assistant.services import AssistantService
 from eval.gate import DEFAULT_METRIC, EXIT_GATE_FAILED, check_gate_metric, evaluate_gate, write_gate_file
@@ -31,19 +32,11 @@ from eval.model import MODES
 from eval.questions import EvalInputError, file_sha256, load_questions
 from eval.results import DEFAULT_UNRELIABLE_ABOVE
 
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
 HOUSE_DOC_TYPES = ["tone_guide", "marketing", "case_study"]
 # The judge endpoint's context is unknown; a large figure leaves the limit to the server instead of
 # refusing RAGAS's long prompts on our side (OpenAIBackend checks the prompt against it).
 JUDGE_CONTEXT = 131072
 JUDGE_KEY_ENV = "EVAL_JUDGE_API_KEY"  # the API key sent to a --judge URL, if it needs one
-err_console = Console(stderr=True)
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _split(value: str | None) -> list[str]:

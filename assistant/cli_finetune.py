@@ -7,15 +7,15 @@ This module does not import assistant.cli (which adds these apps): its few helpe
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from assistant.cli_common import HomeOpt, JsonOpt, emit_json, err_console, fail
 from assistant.config import ConfigError, Settings, load_settings
 from assistant.llm.base import LLMUnavailable
 from assistant.services import DEMO_QUESTIONS, AssistantService, InputError, Viewer
@@ -25,11 +25,9 @@ from indexing.embedding import ModelUnavailable
 from indexing.metadata import MetadataError, parse_key_values
 from indexing.store import StoreUnavailable
 
-EXIT_USAGE = 2
 USER_ERRORS = (
     FinetuneError, ConfigError, LLMUnavailable, InputError, MetadataError, StoreUnavailable, ModelUnavailable,
 )
-err_console = Console(stderr=True)
 
 datagen_app = typer.Typer(help="Training sets from the index: SFT pairs (RAFT-style) and DPO pairs (won vs lost bids).",
                           no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -38,21 +36,6 @@ train_app = typer.Typer(help="Train an engine version: TRL SFT or DPO with a LoR
 engines_app = typer.Typer(help="The engine registry: list, show, remove, export merged.",
                           add_completion=False, pretty_exceptions_enable=False)
 
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option("--home", help="State folder of this deployment (default: $ASSISTANT_HOME or ~/.assistant)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def say(text: str, quiet: bool = False) -> None:

@@ -7,10 +7,9 @@ must be quick and must not need the index.
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,9 +17,8 @@ from rich.table import Table
 
 from assistant.accounts import ROLES, AccountError, Accounts
 from assistant.appdb import AppDB
+from assistant.cli_common import HomeOpt, JsonOpt, emit_json, err_console, fail
 from assistant.config import ConfigError, load_settings
-
-EXIT_USAGE = 2
 
 users_app = typer.Typer(
     name="users",
@@ -29,26 +27,10 @@ users_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
 
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option("--home", help="State folder of this deployment (default: $ASSISTANT_HOME or ~/.assistant)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 PasswordStdinOpt = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (for scripts).")
 ]
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
 
 
 def accounts(home: Path | None) -> Accounts:
