@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,14 +23,13 @@ import typer
 from rich.console import Console
 
 from assistant.cli_common import EXIT_PARTIAL, err_console, fail
-from assistant.config import LLMSettings, Settings, load_settings
-from assistant.services import AssistantService
+from assistant.config import EvalSettings, LLMSettings, Settings, load_settings
+from assistant.services import AssistantService, Viewer
 from eval.gate import DEFAULT_METRIC, EXIT_GATE_FAILED, check_gate_metric, evaluate_gate, write_gate_file
 from eval.judge import JudgeSpec
 from eval.metrics_ragas import JUDGE_METRICS
 from eval.model import MODES
 from eval.questions import EvalInputError, file_sha256, load_questions
-from eval.results import DEFAULT_UNRELIABLE_ABOVE
 
 HOUSE_DOC_TYPES = ["tone_guide", "marketing", "case_study"]
 # The judge endpoint's context is unknown; a large figure leaves the limit to the server instead of
@@ -48,13 +47,14 @@ class EvalOptions:
     questions: Path
     engines: list[str] = field(default_factory=lambda: ["base"])
     modes: list[str] = field(default_factory=lambda: ["rag", "norag"])
-    judge: str = "none"  # none | local | an http(s) URL
+    # The judge's fields: None = the settings' eval.* value (see with_settings).
+    judge: str | None = None  # none | local | an http(s) URL
     judge_model: str | None = None
-    judge_max_tokens: int = 512
-    judge_timeout: float = 120.0
-    judge_retries: int = 1
+    judge_max_tokens: int | None = None
+    judge_timeout: float | None = None
+    judge_retries: int | None = None
     judge_metrics: list[str] | None = None
-    unreliable_above: float = DEFAULT_UNRELIABLE_ABOVE
+    unreliable_above: float | None = None
     limit: int | None = None
     top_k: int | None = None
     out: Path | None = None
@@ -63,10 +63,22 @@ class EvalOptions:
     against: str | None = None
     gate_metric: str = DEFAULT_METRIC
     min_delta: float = 0.0
+    viewer: Viewer = field(default_factory=Viewer)  # whose groups retrieval runs with (default: unrestricted)
+
+    def with_settings(self, settings: EvalSettings) -> EvalOptions:
+        """The judge fields left unset, taken from the settings' eval section."""
+        filled = {name: getattr(settings, name) for name in _FROM_SETTINGS if getattr(self, name) is None}
+        if self.judge is not None and self.judge != settings.judge and self.judge_model is None:
+            filled.pop("judge_model", None)  # the configured model belongs to the configured judge
+        return replace(self, **filled)
+
+
+_FROM_SETTINGS = ("judge", "judge_model", "judge_max_tokens", "judge_timeout", "judge_retries",
+                  "unreliable_above")
 
 
 def check_options(opts: EvalOptions) -> None:
-    """Everything that can be refused before a model loads."""
+    """Everything that can be refused before a model loads (judge fields filled: see with_settings)."""
     bad = [m for m in opts.modes if m not in MODES]
     if bad or not opts.modes:
         raise EvalInputError(f"--modes: unknown mode(s) {', '.join(bad) or '(none)'}; use rag, norag or both")
@@ -147,6 +159,7 @@ def run_eval(svc: AssistantService, opts: EvalOptions, progress: Any = None) -> 
     from eval.report import write_report
     from eval.runner import EvalRequest, Hooks, run_evaluation
 
+    opts = opts.with_settings(svc.settings.eval)
     check_options(opts)
     engines = list(dict.fromkeys([*opts.engines, *(e for e in (opts.against, opts.gate) if e)]))
     questions = load_questions(opts.questions, opts.limit)
@@ -162,12 +175,13 @@ def run_eval(svc: AssistantService, opts: EvalOptions, progress: Any = None) -> 
         "max_new_tokens": svc.settings.llm.max_new_tokens,
         "llm": svc.settings.llm.model,
         "home": str(svc.paths.home),
+        "retrieved_as": _viewer_label(opts.viewer),
     }
     request = EvalRequest(questions, engines, list(opts.modes), judge, opts.judge_metrics, opts.unreliable_above,
                           settings)
 
     def answer(question: str, engine: str, use_rag: bool) -> Any:
-        return svc.ask([question], engine, use_rag=use_rag, top_k=top_k)[0]
+        return svc.ask([question], engine, use_rag=use_rag, top_k=top_k, viewer=opts.viewer)[0]
 
     def embed(texts: list[str]) -> Any:
         return np.asarray(svc.indexer.embed_model.get_text_embedding_batch(texts), dtype=float)
@@ -176,7 +190,7 @@ def run_eval(svc: AssistantService, opts: EvalOptions, progress: Any = None) -> 
 
     style_cache = CachedEmbed(embed, svc.paths.reports / ".cache" / "style-embeddings.npz",
                               svc.settings.indexing.embedder)
-    hooks = Hooks(answer=answer, retrieve=lambda qs: svc.retrieve(qs, top_k), embed=embed,
+    hooks = Hooks(answer=answer, retrieve=lambda qs: svc.retrieve(qs, top_k, viewer=opts.viewer), embed=embed,
                   style_texts=(lambda: _style_texts(svc)) if opts.style else None, style_embed=style_cache)
     run = run_evaluation(request, hooks, progress)
     if opts.gate and opts.against:
@@ -191,6 +205,12 @@ def run_eval(svc: AssistantService, opts: EvalOptions, progress: Any = None) -> 
         if folder is not None:
             run.gate["gate_file"] = str(write_gate_file(folder, {**run.gate, "report_path": str(report)}))
     return run, report
+
+
+def _viewer_label(viewer: Viewer) -> str:
+    if viewer.groups is None:
+        return "unrestricted (command line, no --user)"
+    return f"{viewer.name or 'user'} (groups: {', '.join(viewer.groups) or 'none'})"
 
 
 def _version_folder(settings: Settings, ref: str) -> Path | None:
@@ -238,23 +258,29 @@ def eval_command(
     engines: Annotated[str, typer.Option("--engines", help="Comma-separated engines: base, NAME, NAME@N.")] = "base",
     modes: Annotated[str, typer.Option("--modes", help="rag (with retrieval), norag (the engine alone) or both.")]
     = "rag,norag",
-    judge: Annotated[str, typer.Option(
-        "--judge", help="Judge for the LLM-judged RAGAS metrics: none (default: fast, non-LLM metrics only), local "
-        "(the local engine; on CPU the 135M model is slow and rarely returns the JSON RAGAS needs, so most of its "
-        "scores come out as counted failures), or the URL of an OpenAI-compatible server (with --judge-model; "
-        f"its API key, if any, from ${JUDGE_KEY_ENV}).")]
-    = "none",
+    judge: Annotated[str | None, typer.Option(
+        "--judge", help="Judge for the LLM-judged RAGAS metrics (default: the eval.judge setting, none): none (fast, "
+        "non-LLM metrics only), local (the local engine; on CPU the 135M model is slow and rarely returns the JSON "
+        "RAGAS needs, so most of its scores come out as counted failures), or the URL of an OpenAI-compatible "
+        f"server (with --judge-model; its API key, if any, from ${JUDGE_KEY_ENV}).")] = None,
     judge_model: Annotated[str | None, typer.Option(
-        "--judge-model", help="The judge's model: the served model name for a URL; an engine for local.")] = None,
+        "--judge-model", help="The judge's model: the served model name for a URL; an engine for local "
+        "(default: eval.judge_model).")] = None,
     judge_metrics: Annotated[str | None, typer.Option(
         "--judge-metrics", help=f"Comma-separated subset of {', '.join(JUDGE_METRICS)} (default: all).")] = None,
-    judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", min=8, help="Longest judge answer.")] = 512,
-    judge_timeout: Annotated[float, typer.Option("--judge-timeout", min=1, help="Seconds per judge call.")] = 120.0,
-    judge_retries: Annotated[int, typer.Option("--judge-retries", min=0, max=10,
-                                               help="Retries of a judge call that timed out.")] = 1,
-    unreliable_above: Annotated[float, typer.Option(
-        "--unreliable-above", help="A metric whose failed share of rows exceeds this is 'unreliable', not a number.")]
-    = DEFAULT_UNRELIABLE_ABOVE,
+    judge_max_tokens: Annotated[int | None, typer.Option(
+        "--judge-max-tokens", min=8, help="Longest judge answer (default: eval.judge_max_tokens, 512).")] = None,
+    judge_timeout: Annotated[float | None, typer.Option(
+        "--judge-timeout", min=1, help="Seconds per judge call (default: eval.judge_timeout, 120).")] = None,
+    judge_retries: Annotated[int | None, typer.Option(
+        "--judge-retries", min=0, max=10,
+        help="Retries of a judge call that timed out (default: eval.judge_retries, 1).")] = None,
+    unreliable_above: Annotated[float | None, typer.Option(
+        "--unreliable-above", help="A metric whose failed share of rows exceeds this is 'unreliable', not a number "
+        "(default: eval.unreliable_above, 0.3).")] = None,
+    user: Annotated[str | None, typer.Option(
+        "--user", help="Retrieve as this user (their groups apply, so the report quotes only what they may read); "
+        "without it, unrestricted.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N questions.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=200, help="Chunks retrieved per question.")]
     = None,
@@ -282,13 +308,16 @@ def eval_command(
     from assistant.cli import USER_ERRORS, RichProgress  # at call time: assistant.cli imports this module
 
     opts = EvalOptions(
-        questions=questions, engines=_split(engines), modes=_split(modes), judge=judge.strip(),
+        questions=questions, engines=_split(engines), modes=_split(modes), judge=judge.strip() if judge else None,
         judge_model=judge_model, judge_max_tokens=judge_max_tokens, judge_timeout=judge_timeout,
         judge_retries=judge_retries, judge_metrics=_split(judge_metrics) or None, unreliable_above=unreliable_above,
         limit=limit, top_k=top_k, out=out, style=not no_style, gate=gate, against=against, gate_metric=metric,
         min_delta=min_delta,
     )
     try:
+        from assistant.cli import resolve_viewer
+
+        opts.viewer = resolve_viewer(user, home)
         settings = load_settings(home)
         progress = RichProgress(quiet=as_json)
         svc = AssistantService(settings, RichProgress(quiet=True))  # per-question bars would flood the terminal

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -120,6 +120,37 @@ class WebSettings(BaseModel):
     concurrency: int = Field(4, ge=1, description="requests the web app serves at once (generation is serialised)")
 
 
+class EvalSettings(BaseModel):
+    """The judge of `assistant eval` and of the Reports tab (CLI options override it per run)."""
+
+    judge: str = Field(
+        "none", description="none (non-LLM metrics only), local (a local engine) or the URL of an OpenAI-compatible "
+        "server; its API key, if any, from the environment variable EVAL_JUDGE_API_KEY",
+    )
+    judge_model: str | None = Field(None, description="the served model name for a URL; an engine for local")
+    judge_max_tokens: int = Field(512, ge=8, description="longest judge answer")
+    judge_timeout: float = Field(120.0, gt=0, description="seconds per judge call")
+    judge_retries: int = Field(1, ge=0, le=10, description="retries of a judge call that timed out")
+    unreliable_above: float = Field(
+        0.3, ge=0, le=1, description="a judged metric whose failed share of rows exceeds this is reported as "
+        "unreliable, not as a number",
+    )
+
+    @field_validator("judge")
+    @classmethod
+    def _judge_kind(cls, value: str) -> str:
+        value = value.strip()
+        if value not in ("none", "local") and not value.startswith(("http://", "https://")):
+            raise ValueError("use none, local or the http(s) URL of an OpenAI-compatible server")
+        return value
+
+    @model_validator(mode="after")
+    def _url_needs_model(self) -> EvalSettings:
+        if self.judge.startswith("http") and not self.judge_model:
+            raise ValueError("a judge URL needs judge_model (the model name the server serves)")
+        return self
+
+
 class Paths:
     """The layout of a home folder (see ARCHITECTURE.md, 'State folder')."""
 
@@ -145,6 +176,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     chat: ChatSettings = ChatSettings()
     web: WebSettings = WebSettings()
+    eval: EvalSettings = EvalSettings()
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in HOME/app.db")
 
     @property

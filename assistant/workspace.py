@@ -398,12 +398,13 @@ class Workspace:
     def run_eval(
         self, user: User, questions: str, engines: list[str], modes: list[str], limit: int | None = None
     ) -> Job:
-        """An evaluation (non-LLM metrics; the judge is a CLI choice) as a background job."""
+        """An evaluation as a background job: the judge is the settings' eval.judge, and retrieval runs with
+        the user's groups, so the report quotes nothing they may not read."""
         require(user, "reports")
         from assistant.cli_eval import EvalOptions, check_options
 
         options = EvalOptions(questions=Path(questions), engines=engines or ["base"], modes=modes or ["rag"],
-                              limit=limit)
+                              limit=limit, viewer=viewer_of(user)).with_settings(self.settings.eval)
         check_options(options)
         if not options.questions.is_file():
             raise InputError(f"no questions file at {questions}")

@@ -62,3 +62,30 @@ def test_unknown_user_is_a_usage_error_on_one_line(home: Path) -> None:
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "no user named 'nobody'" in lines[0], res.stderr
     assert "Traceback" not in res.stderr
+
+
+def evaluate_as(home: Path, tmp_path: Path, user: str) -> tuple[dict, str]:
+    questions = tmp_path / f"q-{user}.jsonl"
+    # With a reference the row is scored, so the report's "worst answers" quote its contexts.
+    questions.write_text(json.dumps({"question": QUESTION, "reference": "A confidential project."}) + "\n",
+                         encoding="utf-8")
+    res = run_cli("eval", "--questions", str(questions), "--modes", "rag", "--no-style", "--user", user,
+                  "--out", str(tmp_path / user), "--json", home=home, env={"ASSISTANT_LLM__MAX_NEW_TOKENS": "8"})
+    assert res.returncode == 0, res.stderr
+    report = Path(json.loads(res.stdout)["report"])
+    return json.loads((report / "results.json").read_text()), (report / "report.html").read_text(encoding="utf-8")
+
+
+def test_eval_as_a_user_quotes_only_what_that_user_may_read(home: Path, tmp_path: Path) -> None:
+    """A report shows retrieved passages to whoever opens it: `eval --user` retrieves with that account's
+    groups, and the report says whose view it is."""
+    results, html = evaluate_as(home, tmp_path, "sam")
+    (row,) = results["rows"]
+    assert row["retrieved_sources"] and not any(Path(s).name == KESTREL_FILE for s in row["retrieved_sources"])
+    assert "Orrin" not in html and KESTREL_FILE not in html
+    assert results["settings"]["retrieved_as"] == "sam (groups: none)"
+
+    results, html = evaluate_as(home, tmp_path, "lena")
+    (row,) = results["rows"]
+    assert Path(row["retrieved_sources"][0]).name == KESTREL_FILE and "Orrin" in html
+    assert results["settings"]["retrieved_as"] == "lena (groups: leadership)"

@@ -440,7 +440,9 @@ def test_bad_input_is_refused_before_any_work(tiny_home: Path, tmp_path: Path) -
     assert (sorted(reports.iterdir()) if reports.exists() else []) == before  # nothing written
 
 
-def test_unreachable_judge_still_finishes_with_the_non_llm_metrics(tiny_home: Path, tmp_path: Path) -> None:
+def test_unreachable_judge_still_finishes_with_the_non_llm_metrics(
+    tiny_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     qs = write_jsonl(tmp_path / "q.jsonl", [{"question": "Where is the head office?", "reference": "Leeds."}])
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     code, out, err = cli("eval", "--questions", qs, "--modes", "norag", "--no-style", "--judge", dead,
@@ -452,3 +454,15 @@ def test_unreachable_judge_still_finishes_with_the_non_llm_metrics(tiny_home: Pa
     assert results["judge"]["status"] == "unreachable" and "cannot be reached" in results["judge"]["error"]
     assert results["notes"][0].startswith("The judge could not be used")
     assert results["summary"]["base"]["norag"]["factual_correctness"]["skip_reasons"] == {"judge unreachable": 1}
+
+    # The same judge from the settings (what the Reports tab uses), with no --judge option.
+    monkeypatch.setenv("ASSISTANT_EVAL__JUDGE", dead)
+    monkeypatch.setenv("ASSISTANT_EVAL__JUDGE_MODEL", "judge")
+    code, out, err = cli("eval", "--questions", qs, "--modes", "norag", "--no-style", "--home", tiny_home, "--json")
+    assert code == 3, err
+    results = json.loads((Path(json.loads(out)["report"]) / "results.json").read_text())
+    assert results["judge"]["status"] == "unreachable" and results["settings"]["judge"]["url"] == dead
+    # An explicit --judge none wins over the settings.
+    code, out, err = cli("eval", "--questions", qs, "--modes", "norag", "--no-style", "--judge", "none",
+                         "--home", tiny_home, "--json")
+    assert code == 0, err
