@@ -246,6 +246,35 @@ def test_resume_after_kill_continues_the_step_count(tiny_home: Path) -> None:
     assert EngineRegistry(tiny_home / "engines").resolve("resumable").record.metrics["resumed_from_step"] == resumed
 
 
+def test_out_of_memory_mid_run_registers_nothing_and_resume_finishes(tiny_home: Path) -> None:
+    """A GPU running out of memory cannot happen on this CPU-only machine, so the test raises torch's own
+    OutOfMemoryError from inside the real training loop at step 4 (through the per-step stop hook, where a
+    CUDA allocation would fail): the run must stop with advice, register nothing, and resume from step 3."""
+    import torch
+
+    from finetune.errors import TrainingError
+
+    settings = load_settings(tiny_home)
+    data = write_set(tiny_home / "datasets", "oom", sft_rows(8), val=0)
+    overrides = {"max_steps": 6, "save_steps": 3, "max_length": 64, "batch_size": 2, "learning_rate": 1e-2}
+    steps = []
+
+    def out_of_memory_at_step_4() -> bool:
+        steps.append(len(steps) + 1)
+        if len(steps) == 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return False
+
+    with pytest.raises(TrainingError, match=r"out of memory at step 4: lower batch_size \(2\) or max_length "
+                                            r"\(64\); --resume continues"):
+        run_train(settings, "sft", data, "oom", overrides=overrides, should_stop=out_of_memory_at_step_4)
+    assert EngineRegistry(tiny_home / "engines").names() == []
+
+    doc = run_train(settings, "sft", data, "oom", overrides=overrides, resume=True)
+    assert doc["metrics"]["resumed_from_step"] == 3 and doc["metrics"]["steps"] == 6
+    assert EngineRegistry(tiny_home / "engines").resolve("oom").record.version == 1
+
+
 def test_the_embedded_model_learns_an_adapter_that_changes_its_answers(make_home, tmp_path: Path) -> None:
     home = make_home("embedded", "[llm]\nmax_new_tokens = 12\n")
     data = write_set(tmp_path, "sft", sft_rows(6), val=0)
