@@ -13,6 +13,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,6 +60,9 @@ class JudgeStats:
     errors: int = 0
     seconds: float = 0.0
     last_error: str | None = None
+    # Called before every judge call: a cancelled job's check raises there, so the remaining calls of a
+    # long judged metric fail at once instead of running to the end.
+    before_call: Callable[[], None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +97,8 @@ def is_timeout(err: BaseException) -> bool:
 
 
 def call_judge(backend: Backend, messages: list[dict[str, str]], max_new_tokens: int, stats: JudgeStats) -> str:
+    if stats.before_call is not None:
+        stats.before_call()
     started = time.perf_counter()
     try:
         text = backend.generate(messages, max_new_tokens)

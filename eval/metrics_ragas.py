@@ -127,7 +127,8 @@ def score_judged(
     rows: list[Row], spec: JudgeSpec, stats: JudgeStats, metrics: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Score the judge metrics on the rows they apply to; failures recorded per row with their reason."""
+    """Score the judge metrics on the rows they apply to; failures recorded per row with their reason.
+    progress(n) gets len(rows) after each metric (skipped rows count as done)."""
     import_ragas()
     from ragas import EvaluationDataset, evaluate
     from ragas.dataset_schema import SingleTurnSample
@@ -160,8 +161,10 @@ def score_judged(
         if name == "response_relevancy" and embeddings is None:
             for row in todo:
                 row.skip(name, "no embedder for the judge")
-            continue
+            todo = []
         if not todo:
+            if progress:
+                progress(len(rows))
             continue
         metric = _metric(name)
         dataset = EvaluationDataset(samples=[_sample(r, SingleTurnSample) for r in todo])
@@ -175,4 +178,4 @@ def score_judged(
             value = next(iter(scores.values()), None) if scores else None
             row.record(name, value, _reason(job_errors.by_job.get(i)))
         if progress:
-            progress(len(todo))
+            progress(len(rows))

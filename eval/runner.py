@@ -271,10 +271,12 @@ def _judge(rows: list[Row], request: EvalRequest, progress: Progress, timings: d
                 row.skip(name, "judge unreachable")
         return {"status": "unreachable", "error": problem,
                 "note": f"The judge could not be used ({problem}); only the non-LLM metrics were scored."}
-    stats = JudgeStats()
+    stats = JudgeStats(before_call=getattr(progress, "check_cancelled", None))
     progress.message(f"Scoring with the judge: {', '.join(wanted)} (slow with a small local model)")
+    progress.start(len(rows) * len(wanted), "Judging")
     t0 = time.perf_counter()
-    score_judged(rows, spec, stats, wanted)
+    score_judged(rows, spec, stats, wanted, progress=progress.advance)
+    progress.finish()
     timings["judge"] = time.perf_counter() - t0
     per_metric = {}
     for name in wanted:

@@ -9,6 +9,7 @@ to a real loopback HTTP server that answers like a weak judge: prose instead of 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -317,6 +318,51 @@ def test_judge_that_returns_prose_or_times_out_is_counted_as_failures(tmp_path: 
     html = (report / "report.html").read_text()
     assert 'data-metric="faithfulness" data-status="unreliable"' in html
     assert json.loads((report / "results.json").read_text())["summary"]["base"]["rag"]["faithfulness"]["failures"] == 3
+
+
+def test_cancelling_an_eval_job_stops_the_judge_within_a_call(tmp_path: Path) -> None:
+    """A Reports-tab evaluation is a job; cancelling it while a slow judge works stops the judged metrics
+    at the next judge call (not after every row of every metric), and nothing is reported as done."""
+    from assistant.accounts import User
+    from assistant.appdb import AppDB
+    from assistant.config import LLMSettings
+    from assistant.jobs import JobManager
+    from assistant.llm.openai_backend import OpenAIBackend
+    from eval.judge import JudgeSpec
+    from eval.runner import EvalRequest, Hooks, run_evaluation
+
+    server = JudgeServer(slow_marker="", sleep_s=0.3)  # every call takes 0.3 s
+    jobs = JobManager(AppDB(f"sqlite:///{tmp_path / 'app.db'}"))
+    evaluator = User("eve", "evaluator", ())
+    try:
+        backend = OpenAIBackend(LLMSettings(model="judge", api_base=server.url, max_retries=0, timeout_s=5,
+                                            context_window=100_000), model="judge")
+        spec = JudgeSpec("url", backend, model="judge", url=server.url, timeout_s=5, retries=0, workers=1)
+        rows = judged_rows()[:2] * 10  # 20 rows x 3 metrics: well over 60 judge calls if nothing stops them
+        qs = [dataclasses.replace(r.question, line=i + 1) for i, r in enumerate(rows)]
+
+        def answer(text: str, engine: str, rag: bool) -> Any:
+            return SimpleNamespace(answer=rows[0].answer, found=True, sources=rows[0].contexts)
+
+        request = EvalRequest(qs, ["base"], ["rag"], spec,
+                              judge_metrics=["faithfulness", "context_recall", "factual_correctness"])
+        job = jobs.submit("eval", "eve", "Evaluate base",
+                          lambda ctx: {"rows": len(run_evaluation(request, Hooks(answer=answer), ctx).rows)})
+        deadline = time.monotonic() + 120
+        while server.requests < 3:  # the probe, then the judging under way
+            assert time.monotonic() < deadline and jobs.get(job.id).state in ("queued", "running")
+            time.sleep(0.05)
+        jobs.cancel(job.id, evaluator)
+        while jobs.get(job.id).state in ("queued", "running"):
+            assert time.monotonic() < deadline, "the cancelled evaluation kept running"
+            time.sleep(0.05)
+        calls_at_stop = server.requests
+        time.sleep(1.0)
+    finally:
+        jobs.shutdown(wait=True, timeout=30)
+        server.close()
+    assert jobs.get(job.id).state == "cancelled"
+    assert calls_at_stop < 15 and server.requests == calls_at_stop  # stopped early, and no call after
 
 
 # -- 4. classification ------------------------------------------------------------------------------------
