@@ -443,6 +443,15 @@ class Workspace:
         self.db.audit(user.name, "cancel job", str(job_id))
         return job
 
+    def cancel_latest(self, user: User, kinds: tuple[str, ...]) -> Job:
+        """Cancel the newest queued or running job of these kinds that this user may cancel (a tab's own
+        Cancel button: the job it started, without looking up its id)."""
+        active = [j for j in self.list_jobs(user) if j.kind in kinds and j.state in ("queued", "running")
+                  and (j.owner == user.name or user.can("jobs:all"))]
+        if not active:
+            raise InputError(f"no {' or '.join(kinds)} job is running")
+        return self.cancel_job(user, max(active, key=lambda j: j.id).id)
+
     # -- users (admin) -----------------------------------------------------------------------------------
     def list_users(self, user: User) -> list[User]:
         require(user, "users")

@@ -7,7 +7,9 @@ chat test generates text (a short turn).
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -322,3 +324,25 @@ def test_reindex_keeps_metadata_given_with_index_meta(ws: Workspace, users: dict
     everything = finished(ws, ws.reindex(users["ada"]))
     assert everything.state == "done" and not everything.result["failed"]
     assert metadata(ws, memo).get("groups") == ["finance"]
+
+
+def test_evaluation_job_is_cancelled_from_its_tab_and_writes_no_report(
+    ws: Workspace, users: dict[str, User], tmp_path: Path
+) -> None:
+    """The Reports tab's Cancel: the evaluator's running evaluation stops, no report appears, and someone
+    else's Cancel finds nothing of theirs to stop."""
+    questions = write(tmp_path / "q.jsonl", "".join(
+        json.dumps({"question": f"What does the company say about topic {i}?"}) + "\n" for i in range(20)))
+    reports = ws.settings.paths.reports
+    before = sorted(p.name for p in reports.iterdir()) if reports.exists() else []
+    job = ws.run_eval(users["eve"], str(questions), ["base"], ["rag", "norag"])
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while ws.jobs.get(job.id).done < 1:  # an answer is written: the run is under way
+        assert time.monotonic() < deadline and ws.jobs.get(job.id).state in ("queued", "running")
+        time.sleep(0.1)
+    with pytest.raises(InputError, match="no eval job is running"):
+        ws.cancel_latest(users["sam"], ("eval",))
+    assert ws.cancel_latest(users["eve"], ("eval",)).id == job.id
+    done = finished(ws, job)
+    assert done.state == "cancelled" and done.done < 40
+    assert (sorted(p.name for p in reports.iterdir()) if reports.exists() else []) == before

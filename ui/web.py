@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,8 @@ def _outcome(job: Job) -> str:
     return ""
 
 
-def _job_html(jobs: list[Job]) -> str:
-    active = [j for j in jobs if j.state in ("queued", "running")]
+def _job_html(jobs: list[Job], kinds: tuple[str, ...] | None = None) -> str:
+    active = [j for j in jobs if j.state in ("queued", "running") and (kinds is None or j.kind in kinds)]
     if not active:
         return ""
     rows = "".join(
@@ -185,6 +185,9 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 train_from = gr.Dropdown(label="Continue from (optional)", choices=[""], value="")
                 max_steps = gr.Number(label="Max steps", value=20, precision=0, elem_id="train-steps")
                 train_btn = gr.Button("Train", variant="primary", elem_id="train-button")
+            with gr.Row():
+                engines_live = gr.HTML(elem_id="engines-live")
+                engines_cancel = gr.Button("Cancel", variant="stop", scale=0, elem_id="engines-cancel")
             engines_status = gr.Markdown(elem_id="engines-status")
             loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss (latest training job)",
                                     elem_id="loss-plot", height=280)
@@ -196,6 +199,9 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 eval_modes = gr.CheckboxGroup(["rag", "norag"], value=["rag", "norag"], label="Modes")
                 eval_limit = gr.Number(label="Limit (questions)", value=None, precision=0, elem_id="eval-limit")
                 eval_btn = gr.Button("Run evaluation", variant="primary", elem_id="eval-button")
+            with gr.Row():
+                reports_live = gr.HTML(elem_id="reports-live")
+                reports_cancel = gr.Button("Cancel", variant="stop", scale=0, elem_id="reports-cancel")
             reports_status = gr.Markdown(elem_id="reports-status")
             reports_table = gr.Dataframe(headers=["report", "created", "questions", "summary"], interactive=False,
                                          elem_id="reports-table")
@@ -576,10 +582,30 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
         timer = gr.Timer(1.0)
         timer.tick(refresh_jobs, None, [jobs_live, jobs_table], show_progress="hidden", queue=False)
 
-        def refresh_upload_live(request: gr.Request) -> Any:
-            return refresh_jobs(request)[0]
+        def live_of(kinds: tuple[str, ...]) -> Callable[[gr.Request], Any]:
+            def refresh(request: gr.Request) -> Any:
+                user = ws.session_user(request.cookies.get(SESSION_COOKIE)) if request else None
+                return gr.update() if user is None else _job_html(ws.list_jobs(user), kinds)
 
-        timer.tick(refresh_upload_live, None, upload_live, show_progress="hidden", queue=False)
+            return refresh
+
+        def cancel_of(kinds: tuple[str, ...]) -> Callable[[gr.Request], str]:
+            def on_cancel_latest(request: gr.Request) -> str:
+                user = _user(ws, request)
+                try:
+                    job = ws.cancel_latest(user, kinds)
+                except SHOWN as err:
+                    raise _shown(err) from err
+                return f"{job.title}: job {job.id} is {job.state}."
+
+            return on_cancel_latest
+
+        for live, status, button, kinds in ((upload_live, None, None, ("index",)),
+                                             (engines_live, engines_status, engines_cancel, ("datagen", "train")),
+                                             (reports_live, reports_status, reports_cancel, ("eval",))):
+            timer.tick(live_of(kinds), None, live, show_progress="hidden", queue=False)
+            if button is not None:
+                button.click(cancel_of(kinds), None, status, api_name=f"cancel_{kinds[-1]}")
         timer.tick(refresh_plot, None, loss_plot, show_progress="hidden", queue=False)
 
     return blocks
