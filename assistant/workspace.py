@@ -329,7 +329,7 @@ class Workspace:
             raise InputError(f"unknown dataset kind {kind!r} (sft or dpo)")
 
         def run(ctx: JobContext) -> dict[str, Any]:
-            from assistant.cli_finetune import run_datagen
+            from assistant.training import run_datagen
             from finetune.datagen_dpo import DPOOptions
             from finetune.datagen_sft import SFTOptions
 
@@ -355,7 +355,7 @@ class Workspace:
             raise InputError(f"no dataset at {data} (generate one first)")
 
         def run(ctx: JobContext) -> dict[str, Any]:
-            from assistant.cli_finetune import run_train
+            from assistant.training import run_train
             from finetune.train import TrainingCancelled
 
             curve = self.curves.setdefault(ctx.job_id, [])
@@ -401,7 +401,7 @@ class Workspace:
         """An evaluation as a background job: the judge is the settings' eval.judge, and retrieval runs with
         the user's groups, so the report quotes nothing they may not read."""
         require(user, "reports")
-        from assistant.cli_eval import EvalOptions, check_options
+        from assistant.evaluation import EvalOptions, check_options
 
         options = EvalOptions(questions=Path(questions), engines=engines or ["base"], modes=modes or ["rag"],
                               limit=limit, viewer=viewer_of(user)).with_settings(self.settings.eval)
@@ -410,7 +410,7 @@ class Workspace:
             raise InputError(f"no questions file at {questions}")
 
         def run(ctx: JobContext) -> dict[str, Any]:
-            from assistant.cli_eval import run_eval
+            from assistant.evaluation import run_eval
 
             _run, report = run_eval(self.service, options, ctx)
             return {"report": report.name}

@@ -4,7 +4,7 @@
     python bench/eval.py                             # builds a demo home in a temporary folder first
     python bench/eval.py --home HOME --judge local --limit 2 --modes rag   # the LLM-judged path too (slow)
 
-One `assistant eval` run (the same code: assistant.cli_eval.run_eval) over the first --limit demo
+One `assistant eval` run (the same code: assistant.evaluation.run_eval) over the first --limit demo
 questions × engines × modes, then prints (a human summary on stderr, one JSON line on stdout):
   answers            rows answered, seconds, seconds per row (retrieval + generation: the raw cost)
   non-LLM scoring    rows scored per second by the non-LLM path (retrieval metrics, RAGAS ROUGE/BLEU/chrF/
@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import assistant  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
-from assistant.cli_eval import EvalOptions, run_eval
 from assistant.config import load_settings
+from assistant.evaluation import EvalOptions, run_eval
 from assistant.services import DEMO_QUESTIONS, AssistantService
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from finetune.corpus import Chunk, Section
 
-# The assistant's own prompts are passed in by assistant.cli_finetune (assistant.chat); these defaults
+# The assistant's own prompts are passed in by assistant.training (assistant.chat); these defaults
 # are the same text, so the package also works on its own.
 NOT_FOUND = "The documents do not contain this information."
 RAG_SYSTEM = (

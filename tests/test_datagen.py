@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.cli_finetune import index_chunks, run_datagen
 from assistant.config import load_settings
 from assistant.services import AssistantService
+from assistant.training import index_chunks, run_datagen
 from finetune.datagen_dpo import DPOOptions, build_dpo
 from finetune.datagen_sft import SFTOptions
 from finetune.errors import DataError

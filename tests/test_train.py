@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.cli_finetune import run_train
 from assistant.config import load_settings
 from assistant.engines import EngineRegistry
 from assistant.llm.embedded import EMBEDDED_LLM_NAME, _gguf_path
 from assistant.services import AssistantService
+from assistant.training import run_train
 from finetune.callbacks import NanGuard
 from finetune.models import CHATML_TRAINING_TEMPLATE
 from finetune.validate import file_sha256
