@@ -561,12 +561,15 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                        [users_status, new_password, users_table], api_name="add_user")
 
         # -- jobs --------------------------------------------------------------------------------------------
+        # Each tab's live panel shows the active jobs of its own kinds; all panels come from one query a tick.
+        live_panels = ((upload_live, ("index",)), (engines_live, ("datagen", "train")), (reports_live, ("eval",)))
+
         def refresh_jobs(request: gr.Request) -> tuple:
             user = ws.session_user(request.cookies.get(SESSION_COOKIE)) if request else None
             if user is None:
-                return gr.update(), gr.update()
+                return (gr.update(),) * (2 + len(live_panels))
             jobs = ws.list_jobs(user)
-            return _job_html(jobs), _jobs_table(jobs)
+            return _job_html(jobs), _jobs_table(jobs), *(_job_html(jobs, kinds) for _, kinds in live_panels)
 
         def on_cancel(jid: float | None, request: gr.Request) -> str:
             user = _user(ws, request)
@@ -580,14 +583,8 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
 
         cancel.click(on_cancel, [job_id], jobs_status, api_name="cancel_job")
         timer = gr.Timer(1.0)
-        timer.tick(refresh_jobs, None, [jobs_live, jobs_table], show_progress="hidden", queue=False)
-
-        def live_of(kinds: tuple[str, ...]) -> Callable[[gr.Request], Any]:
-            def refresh(request: gr.Request) -> Any:
-                user = ws.session_user(request.cookies.get(SESSION_COOKIE)) if request else None
-                return gr.update() if user is None else _job_html(ws.list_jobs(user), kinds)
-
-            return refresh
+        timer.tick(refresh_jobs, None, [jobs_live, jobs_table, *(panel for panel, _ in live_panels)],
+                   show_progress="hidden", queue=False)
 
         def cancel_of(kinds: tuple[str, ...]) -> Callable[[gr.Request], str]:
             def on_cancel_latest(request: gr.Request) -> str:
@@ -600,12 +597,9 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
 
             return on_cancel_latest
 
-        for live, status, button, kinds in ((upload_live, None, None, ("index",)),
-                                             (engines_live, engines_status, engines_cancel, ("datagen", "train")),
-                                             (reports_live, reports_status, reports_cancel, ("eval",))):
-            timer.tick(live_of(kinds), None, live, show_progress="hidden", queue=False)
-            if button is not None:
-                button.click(cancel_of(kinds), None, status, api_name=f"cancel_{kinds[-1]}")
+        for button, status, kinds in ((engines_cancel, engines_status, ("datagen", "train")),
+                                      (reports_cancel, reports_status, ("eval",))):
+            button.click(cancel_of(kinds), None, status, api_name=f"cancel_{kinds[-1]}")
         timer.tick(refresh_plot, None, loss_plot, show_progress="hidden", queue=False)
 
     return blocks
