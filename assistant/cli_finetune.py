@@ -294,13 +294,18 @@ def train_dpo(
     eval_steps: EvalStepsOpt = None, save_steps: SaveStepsOpt = None, early_stopping_patience: PatienceOpt = None,
     freeze_layers: FreezeOpt = None, batch_size: BatchOpt = None, max_length: MaxLenOpt = None,
     beta: Annotated[float | None, typer.Option("--beta", min=0.0, help="DPO beta (default 0.1).")] = None,
+    loss_type: Annotated[
+        list[str] | None,
+        typer.Option("--loss-type", help="TRL DPO loss type, repeatable to sum several (default sigmoid; e.g. "
+                     "sigmoid_norm: per-token, for answers of different lengths; sft: NLL on the won answers)."),
+    ] = None,
     mode: ModeOpt = None, val: ValFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Preference tuning (TRL DPOTrainer + LoRA); the reference is the --from engine (or the base)."""
     _train("dpo", data, engine, from_engine, recipe, resume, val, home, as_json, {
         "epochs": epochs, "learning_rate": lr, "lora_r": lora_r, "max_steps": max_steps, "eval_steps": eval_steps,
         "save_steps": save_steps, "early_stopping_patience": early_stopping_patience, "freeze_layers": freeze_layers,
-        "batch_size": batch_size, "max_length": max_length, "beta": beta, "mode": mode,
+        "batch_size": batch_size, "max_length": max_length, "beta": beta, "loss_type": loss_type, "mode": mode,
     })
 
 

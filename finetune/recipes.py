@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from finetune.errors import RecipeError
 
@@ -15,6 +15,10 @@ from finetune.errors import RecipeError
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "max_steps", "eval_steps", "save_steps", "early_stopping_patience", "logging_steps", "save_total_limit"}
 )
+DpoLoss = Literal[
+    "sigmoid", "sigmoid_norm", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+    "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft",
+]
 LEARNING_RATES = {"sft": 2e-4, "dpo": 2e-5}  # DPO wants 5e-6 .. 5e-5 with LoRA (beta 0.1)
 
 
@@ -45,6 +49,11 @@ class TrainRecipe(BaseModel):
     )
     assistant_only_loss: bool = Field(True, description="SFT: loss on the assistant turns only")
     beta: float = Field(0.1, gt=0, description="DPO: strength of the pull towards the reference")
+    loss_type: list[DpoLoss] = Field(
+        default_factory=lambda: ["sigmoid"], min_length=1,
+        description="DPO: TRL's loss types, summed (e.g. [sigmoid, sft]: DPO plus NLL on the chosen answers)",
+    )
+    loss_weights: list[float] | None = Field(None, description="DPO: one weight per loss type (default 1 each)")
     eval_steps: int = Field(20, ge=1)
     save_steps: int | None = Field(None, ge=1, description="default: eval_steps")
     early_stopping_patience: int = Field(3, ge=0, description="evaluations without improvement; 0 = off")
@@ -53,6 +62,12 @@ class TrainRecipe(BaseModel):
     seed: int = 42
     bf16: bool | None = Field(None, description="default: where the GPU or CPU runs bf16 natively")
     gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> TrainRecipe:
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ValueError(f"loss_weights has {len(self.loss_weights)} weights for {len(self.loss_type)} loss types")
+        return self
 
     def resolved(self, kind: str, gpu: bool, bf16_ok: bool = True) -> TrainRecipe:
         """Fill the `None`s for this kind of run and this machine.

@@ -230,6 +230,7 @@ def _trainer(job: TrainJob, recipe: TrainRecipe, tokenizer: Any, loss_mode: str,
     import torch
     from datasets import Dataset
 
+    from finetune.lean_head import add_lean_lm_head
     from finetune.models import load_model, quiet_peft
 
     # bf16 weights, not fp32 ones cast by autocast in every forward: the same bf16 matmuls without the casts
@@ -259,7 +260,7 @@ def _trainer(job: TrainJob, recipe: TrainRecipe, tokenizer: Any, loss_mode: str,
     else:
         from trl import DPOConfig, DPOTrainer
 
-        args = DPOConfig(**common, beta=recipe.beta)
+        args = DPOConfig(**common, beta=recipe.beta, loss_type=recipe.loss_type, loss_weights=recipe.loss_weights)
         trainer_cls = DPOTrainer
     with quiet_peft():
         trainer = trainer_cls(
@@ -267,6 +268,7 @@ def _trainer(job: TrainJob, recipe: TrainRecipe, tokenizer: Any, loss_mode: str,
             eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
             processing_class=tokenizer, peft_config=peft_config,
         )
+    add_lean_lm_head(trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model)
     return trainer
 
 
@@ -389,9 +391,9 @@ def run_training(
         (final / stray).unlink(missing_ok=True)  # the base's tokenizer serves every engine
     if (job.run_dir / METRICS_FILE).is_file():
         shutil.copy(job.run_dir / METRICS_FILE, final / METRICS_FILE)
-    only = {"sft": ("packing", "assistant_only_loss"), "dpo": ("beta",)}
+    only = {"sft": ("packing", "assistant_only_loss"), "dpo": ("beta", "loss_type", "loss_weights")}
     hyper = recipe.model_dump(exclude={k for kind, keys in only.items() if kind != job.kind for k in keys})
-    hyper.update({"kind": job.kind, "loss": loss_mode if job.kind == "sft" else "dpo_sigmoid",
+    hyper.update({"kind": job.kind, "loss": loss_mode if job.kind == "sft" else "dpo_" + "+".join(recipe.loss_type),
                   "continued_adapter": job.continue_adapter is not None, "train_rows": len(train_rows),
                   "validation_rows": len(val_rows), "rows_longer_than_max_length": dropped + val_dropped,
                   "device": "cuda" if gpu else "cpu"})

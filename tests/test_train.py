@@ -179,6 +179,8 @@ def test_bad_inputs_fail_in_one_line_and_register_nothing(tiny_home: Path, tmp_p
     empty.write_text("\n")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("lora_r: 8\nbogus: 1\n")
+    weights = tmp_path / "weights.yaml"
+    weights.write_text("loss_type: [sigmoid, sft]\nloss_weights: [1.0]\n")
     cases = [
         (["train", "sft", "--data", str(tmp_path / "missing.jsonl"), "--engine", "x"], "no such data file"),
         (["train", "sft", "--data", str(bad_json), "--engine", "x"], f"{bad_json}:2: not valid JSON"),
@@ -189,6 +191,8 @@ def test_bad_inputs_fail_in_one_line_and_register_nothing(tiny_home: Path, tmp_p
         (["train", "sft", "--data", str(good), "--engine", "x", "--from", "nope"], "unknown engine 'nope'"),
         (["train", "sft", "--data", str(good), "--engine", "x", "--recipe", str(recipe)], "bogus: unknown field"),
         (["train", "sft", "--data", str(good), "--engine", "x", "--resume"], "nothing to resume"),
+        (["train", "dpo", "--data", str(good), "--engine", "x", "--loss-type", "bogus"], "loss_type.0: Input"),
+        (["train", "dpo", "--data", str(good), "--engine", "x", "--recipe", str(weights)], "1 weights for 2"),
         (["train", "sft", "--data", str(good), "--engine", "no/such"], "invalid engine name"),
         (["train", "sft", "--data", str(good), "--engine", "x", "--mode", "continue"], "name it with --from"),
     ]
@@ -285,3 +289,36 @@ def test_the_embedded_model_learns_an_adapter_that_changes_its_answers(make_home
     svc = AssistantService(load_settings(home))
     base, tuned = svc.engine("base").generate(QUESTION), svc.engine("offices").generate(QUESTION)
     assert base != tuned, base
+
+
+def test_the_cpu_lm_head_matches_trls_fused_head() -> None:
+    """finetune.lean_head scores only the labelled positions; its outputs and gradients are TRL's own."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from finetune.lean_head import add_lean_lm_head
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True))
+    add_fused_lm_head(model, outputs=("log_probs", "entropy", "mean_logits", "is_top1", "log_sum_sq_probs"))
+    ids = torch.randint(0, 1000, (2, 30))
+    labels = ids.clone()
+    labels[:, :12] = -100  # the prompt
+    labels[1, 25:] = -100  # padding
+
+    def run() -> tuple[object, dict[str, torch.Tensor]]:
+        model.zero_grad()
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        return out, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    trl_out, trl_grads = run()
+    assert add_lean_lm_head(model)
+    out, grads = run()
+    for field in ("loss", "log_probs", "entropy", "mean_logits", "is_top1", "log_sum_sq_probs", "label_mask"):
+        torch.testing.assert_close(getattr(out, field).float(), getattr(trl_out, field).float(), atol=1e-5, rtol=1e-5)
+    for name, grad in trl_grads.items():
+        torch.testing.assert_close(grads[name], grad, atol=1e-6, rtol=1e-4)
+    assert float(out.log_probs.detach()[0, :11].abs().sum()) == 0 and bool(out.label_mask[0, 11:].all())
