@@ -8,7 +8,8 @@ Both runs train the same LoRA (r 16, alpha 32, dropout 0, all linear layers, lr 
 effective batch (4) and max length, one epoch, each in its own subprocess (so peak memory is its own),
 alternated --repeats times (the best of each counts: other load on a shared machine comes and goes):
   ours    finetune.train.run_training, what `assistant train sft` runs with its defaults: loss on the
-          assistant turns only (TRL's fused head then projects only those positions), no activation
+          assistant turns only, and on a CPU only those positions go through the LM head
+          (finetune/lean_head.py; TRL's own head scores every position there), no activation
           checkpointing; on a CPU one row per pass x4 accumulated (no padding, no attention mask), on a
           GPU packed padding-free batches in bf16
   plain   SFTTrainer(model, SFTConfig(defaults + the shared settings), peft_config=LoraConfig(...)):
