@@ -114,6 +114,9 @@ class WebSettings(BaseModel):
     session_hours: float = Field(8.0, gt=0, description="a login session expires after this many hours")
     max_upload_mb: float = Field(50.0, gt=0, description="largest single uploaded file (a zip counts its members)")
     max_upload_files: int = Field(200, ge=1, description="most files in one upload, zip members included")
+    max_upload_total_mb: float = Field(
+        1000.0, gt=0, description="most bytes one upload writes, zip members unpacked (members past it are skipped)"
+    )
     max_zip_ratio: float = Field(
         100.0, gt=1, description="largest uncompressed/compressed ratio of a zip member (zip-bomb guard)"
     )

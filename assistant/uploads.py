@@ -34,6 +34,7 @@ class UploadError(ValueError):
 class StoredUploads:
     saved: list[Path] = field(default_factory=list)
     rejected: list[dict[str, str]] = field(default_factory=list)
+    written: int = 0  # bytes, zip members as unpacked
 
     def reject(self, name: str, error: str) -> None:
         self.rejected.append({"path": name, "error": error})
@@ -147,11 +148,20 @@ class UploadStore:
         if size == 0:
             out.reject(name, "the file is empty")
             return
+        if error := self._over_total(out, size):
+            out.reject(name, error)
+            return
         tmp = target.with_name(f".upload-{target.name}")
         shutil.copyfile(path, tmp)
         os.replace(tmp, target)
+        out.written += size
         _write_sidecar(target, meta)
         out.saved.append(target)
+
+    def _over_total(self, out: StoredUploads, size: int) -> str | None:
+        if out.written + size > self.limits.max_upload_total_mb * MB:
+            return f"the upload would unpack past its {self.limits.max_upload_total_mb:g} MB total limit; skipped"
+        return None
 
     def _store_zip(self, name: str, path: Path, meta: dict[str, Any], out: StoredUploads) -> None:
         try:
@@ -184,10 +194,15 @@ class UploadStore:
                 if member.compress_size and member.file_size / member.compress_size > self.limits.max_zip_ratio:
                     out.reject(label, "compression ratio too high (a zip bomb?); skipped")
                     continue
+                if error := self._over_total(out, member.file_size):
+                    out.reject(label, error)
+                    continue
                 try:
                     target = self._target(parts[-1], [Path(name).stem, *parts[:-1]])
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    self._extract(archive, member, target, cap)
+                    # the declared size can lie: the copy stops at what is left of the total too
+                    left = int(self.limits.max_upload_total_mb * MB) - out.written
+                    out.written += self._extract(archive, member, target, min(cap, left))
                 except (ValueError, zipfile.BadZipFile, OSError, RuntimeError) as err:
                     out.reject(label, str(err))
                     continue
@@ -195,8 +210,8 @@ class UploadStore:
                 out.saved.append(target)
 
     @staticmethod
-    def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, cap: int) -> None:
-        """Copy with a hard cap: a member's declared size can lie."""
+    def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, cap: int) -> int:
+        """Copy with a hard cap (a member's declared size can lie); the bytes written."""
         tmp = target.with_name(f".upload-{target.name}")
         written = 0
         try:
@@ -209,5 +224,6 @@ class UploadStore:
             if written == 0:
                 raise ValueError("the file is empty")
             os.replace(tmp, target)
+            return written
         finally:
             tmp.unlink(missing_ok=True)

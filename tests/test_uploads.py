@@ -221,6 +221,17 @@ def test_zip_member_declared_over_the_cap_is_refused_before_reading(tmp_path: Pa
     assert files_under(home / "uploads") == set()
 
 
+def test_an_upload_stops_unpacking_at_its_total_limit_and_keeps_what_fits(tmp_path: Path, home: Path) -> None:
+    members = {f"part{i}.txt": os.urandom(300 * 1024).hex().encode()[:300 * 1024] for i in range(3)}
+    archive = make_zip(tmp_path / "in" / "many.zip", members)
+    plain = write(tmp_path, "note.txt")
+    out = store(home, max_upload_total_mb=0.7).store([("note.txt", plain), ("many.zip", archive)])
+    assert sorted(p.name for p in out.saved) == ["note.txt", "part0.txt", "part1.txt"]
+    assert [r["path"] for r in out.rejected] == ["many.zip:part2.txt"]
+    assert "0.7 MB total limit" in out.rejected[0]["error"]
+    assert files_under(home / "uploads") == {"note.txt", "many/part0.txt", "many/part1.txt"}
+
+
 def _lie_about_size(archive: Path, declared: int) -> None:
     """Rewrite the uncompressed size of the zip's only member in both headers (a crafted bomb)."""
     raw = bytearray(archive.read_bytes())
