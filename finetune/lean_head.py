@@ -47,11 +47,27 @@ def add_lean_lm_head(model: Any) -> bool:
             return fused_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
                                  num_items_in_batch=num_items_in_batch, **kwargs)
         kwargs["use_cache"] = False
+        if is_right_padding(kwargs.get("attention_mask")):
+            # Causal attention never looks right, so a right-padded row's real tokens do not see the padding:
+            # without the mask the attention runs as plain causal (half the work of a masked one on a CPU,
+            # and the preference trainer's chosen/rejected batches are always right-padded).
+            kwargs["attention_mask"] = None
         hidden = self.base_model(*args, **kwargs).last_hidden_state[:, :-1]
         return lean_outputs(self.get_output_embeddings(), hidden, labels[:, 1:], mask, num_items_in_batch)
 
     model.forward = types.MethodType(forward, model)
     return True
+
+
+def is_right_padding(attention_mask: Any) -> bool:
+    """Every row is ones then zeros (or no mask at all)."""
+    if attention_mask is None or attention_mask.dim() != 2:
+        return attention_mask is None
+    import torch
+
+    lengths = attention_mask.sum(dim=1, keepdim=True)
+    prefix = torch.arange(attention_mask.shape[1], device=attention_mask.device)[None, :] < lengths
+    return bool(torch.equal(attention_mask.bool(), prefix))
 
 
 def lean_outputs(lm_head: Any, hidden: Any, labels: Any, mask: Any, num_items_in_batch: Any = None) -> Any:

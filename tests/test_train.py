@@ -292,7 +292,8 @@ def test_the_embedded_model_learns_an_adapter_that_changes_its_answers(make_home
 
 
 def test_the_cpu_lm_head_matches_trls_fused_head() -> None:
-    """finetune.lean_head scores only the labelled positions; its outputs and gradients are TRL's own."""
+    """finetune.lean_head scores only the labelled positions (without the mask of a right-padded batch); its
+    outputs and gradients are TRL's own."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     from trl.trainer.utils import add_fused_lm_head
@@ -308,9 +309,12 @@ def test_the_cpu_lm_head_matches_trls_fused_head() -> None:
     labels[:, :12] = -100  # the prompt
     labels[1, 25:] = -100  # padding
 
+    attention_mask = torch.ones_like(ids)
+    attention_mask[1, 25:] = 0  # right padding, as TRL's preference collator pads: the lean head drops the mask
+
     def run() -> tuple[object, dict[str, torch.Tensor]]:
         model.zero_grad()
-        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        out = model(input_ids=ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True)
         out.loss.backward()
         return out, {n: p.grad.clone() for n, p in model.named_parameters()}
 
