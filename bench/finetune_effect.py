@@ -11,13 +11,15 @@ on data the engine never saw and every row is scored once:
           pair's won answer goes to that pair's fold (otherwise SFT would have trained on the won text of
           a pair it is then scored on).
   train   per fold: `train sft` on the fold's rows (no validation set: nothing held out steers it), then
-          `train dpo --from` that SFT engine on the fold's pairs (the usual chain: DPO on top of SFT).
+          `train dpo --from` that SFT engine on the fold's pairs (the usual chain: DPO on top of SFT); and
+          `train sft` on the same rows made by `datagen sft --no-context` (an engine for use without RAG).
   score   on the other fold, against the base model:
           SFT: perplexity of the held-out golden answers (answer tokens only, pooled), with the prompt as
-          datagen writes it (RAFT: retrieved passages, the source among them 80 % of the time: the engine
-          used with RAG) and with the question alone (used without RAG). Goal: at least 30 % lower.
+          datagen writes it (RAFT: retrieved passages, the source among them 80 % of the time), also split
+          into the rows with and without their source; with the question alone; and, for the engine
+          trained on question-only rows, on the held-out question-only rows. Goal: at least 30 % lower.
           DPO: share of held-out pairs where log p(won | prompt) > log p(lost | prompt), summed over the
-          answer tokens, and per token (which ignores length: won answers here are about twice as long
+          answer tokens, and per token (which ignores length: won answers here are about 1.5 times as long
           as lost ones, so the summed figure mostly measures length). Goal: at least 0.8. Beside them
           the held-out accuracy of DPO's implicit reward: the share of pairs where the engine raised the
           won answer's log-probability more than the lost one's, relative to its reference (the SFT
@@ -147,6 +149,13 @@ def reward_wins(pairs: list[Pair], reference: list[Pair]) -> list[bool]:
     return [(w - rw) > (lo - rl) for (w, _, lo, _), (rw, _, rl, _) in zip(pairs, reference, strict=True)]
 
 
+def source_in_prompt(row: dict[str, Any]) -> bool:
+    """Did datagen put the answer's own passage among the prompt's passages (RAFT leaves it out of 20 %)?"""
+    system = " ".join(m["content"] for m in row["messages"] if m["role"] == "system")
+    answer = _shingles(row["messages"][-1]["content"])
+    return len(answer & _shingles(system)) / max(1, len(answer)) > 0.5
+
+
 def nll(scorer: Scorer, rows: list[dict[str, Any]], with_context: bool) -> tuple[float, int]:
     total, n = 0.0, 0
     for row in rows:
@@ -180,48 +189,68 @@ class Tally:
         return round(sum(self.prefs[key]) / len(self.prefs[key]), 3)
 
 
+def add_sft_scores(tally: Tally, who: str, scorer: Scorer, rows: list[dict[str, Any]],
+                   question_only_rows: list[dict[str, Any]]) -> None:
+    """Perplexity keys: RAFT prompt (pooled, and split by whether the source is in it), the RAFT rows' question
+    alone, and the question-only rows (datagen --no-context) as written."""
+    for row in rows:
+        value = nll(scorer, [row], True)
+        tally.add_nll(f"{who}/context", value)
+        tally.add_nll(f"{who}/context_{'with' if source_in_prompt(row) else 'without'}_source", value)
+    tally.add_nll(f"{who}/question", nll(scorer, rows, False))
+    tally.add_nll(f"{who}/no_context_rows", nll(scorer, question_only_rows, True))
+
+
 def run(home: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    sft_made = run_assistant(home, "datagen", "sft", "--out", str(work / "sft-all.jsonl"), "--val-fraction", "0",
-                   "--seed", str(args.seed))
-    dpo_made = run_assistant(home, "datagen", "dpo", "--out", str(work / "dpo-all.jsonl"), "--val-fraction", "0",
-                   "--seed", str(args.seed))
-    sft, dpo = read_jsonl(Path(sft_made["out"])), read_jsonl(Path(dpo_made["out"]))
+    made = {name: run_assistant(home, "datagen", kind, *extra, "--out", str(work / f"{name}-all.jsonl"),
+                                "--val-fraction", "0", "--seed", str(args.seed))["out"]
+            for name, kind, extra in (("sft", "sft", ()), ("nc", "sft", ("--no-context",)), ("dpo", "dpo", ()))}
+    sft, nc, dpo = (read_jsonl(Path(made[name])) for name in ("sft", "nc", "dpo"))
     sft_folds, dpo_folds = assign_folds(sft, dpo, args.seed)
-    tally, seconds = Tally(), {"sft": [], "dpo": []}
+    nc_folds, _ = assign_folds(nc, dpo, args.seed)
+    tally: Tally = Tally()
+    seconds: dict[str, list[float]] = {"sft": [], "sft_no_context": [], "dpo": []}
+
+    def fold(rows: list[dict[str, Any]], folds: list[int], k: int, held: bool) -> list[dict[str, Any]]:
+        return [r for r, f in zip(rows, folds, strict=True) if (f != k) == held]
 
     base = Scorer(home, None)
-    for k in (0, 1):
-        for ctx in (True, False):
-            tally.add_nll(f"base/{ctx}", nll(base, [r for r, f in zip(sft, sft_folds, strict=True) if f == k], ctx))
+    add_sft_scores(tally, "base", base, sft, nc)  # every row is held out by one fold
     base_pairs = pair_logprobs(base, dpo)
     tally.add_prefs("base", preferred(base_pairs))
     tally.add_prefs("base_per_token", preferred(base_pairs, per_token=True))
     del base
+    epochs = ["--epochs", str(args.sft_epochs)] if args.sft_epochs else []
 
     for k in (0, 1):
         log(f"fold {k}: train on it, score on fold {1 - k}")
-        sft_train = [r for r, f in zip(sft, sft_folds, strict=True) if f == k]
-        sft_held = [r for r, f in zip(sft, sft_folds, strict=True) if f != k]
-        dpo_train = [r for r, f in zip(dpo, dpo_folds, strict=True) if f == k]
-        dpo_held = [r for r, f in zip(dpo, dpo_folds, strict=True) if f != k]
-        base_held = [p for p, f in zip(base_pairs, dpo_folds, strict=True) if f != k]
-        write_jsonl(work / f"sft{k}.jsonl", sft_train)
-        write_jsonl(work / f"dpo{k}.jsonl", dpo_train)
-        epochs = ["--epochs", str(args.sft_epochs)] if args.sft_epochs else []
+        write_jsonl(work / f"sft{k}.jsonl", fold(sft, sft_folds, k, held=False))
+        write_jsonl(work / f"nc{k}.jsonl", fold(nc, nc_folds, k, held=False))
+        write_jsonl(work / f"dpo{k}.jsonl", fold(dpo, dpo_folds, k, held=False))
+        dpo_held = fold(dpo, dpo_folds, k, held=True)
+        base_held = fold(base_pairs, dpo_folds, k, held=True)
+
         trained = run_assistant(home, "train", "sft", "--data", str(work / f"sft{k}.jsonl"), "--engine", f"fe-sft{k}",
                                 *epochs)
         seconds["sft"].append(trained["seconds"])
         scorer = Scorer(home, f"fe-sft{k}")
-        for ctx in (True, False):
-            tally.add_nll(f"sft/{ctx}", nll(scorer, sft_held, ctx))
+        add_sft_scores(tally, "sft", scorer, fold(sft, sft_folds, k, held=True), fold(nc, nc_folds, k, held=True))
         sft_pairs = pair_logprobs(scorer, dpo_held)
         tally.add_prefs("sft", preferred(sft_pairs))
         tally.add_prefs("sft_per_token", preferred(sft_pairs, per_token=True))
         tally.add_prefs("sft_reward_vs_base", reward_wins(sft_pairs, base_held))
         del scorer
-        dpo_args = ["--lr", str(args.dpo_lr)] + (["--epochs", str(args.dpo_epochs)] if args.dpo_epochs else [])
+
+        trained = run_assistant(home, "train", "sft", "--data", str(work / f"nc{k}.jsonl"), "--engine", f"fe-nc{k}",
+                                *epochs)
+        seconds["sft_no_context"].append(trained["seconds"])
+        tally.add_nll("sft_no_context/no_context_rows",
+                      nll(Scorer(home, f"fe-nc{k}"), fold(nc, nc_folds, k, held=True), True))
+
+        dpo_args = ["--lr", str(args.dpo_lr), *(["--epochs", str(args.dpo_epochs)] if args.dpo_epochs else []),
+                    *[x for loss in args.dpo_loss for x in ("--loss-type", loss)]]
         trained = run_assistant(home, "train", "dpo", "--data", str(work / f"dpo{k}.jsonl"), "--engine", f"fe-dpo{k}",
-                      "--from", f"fe-sft{k}", *dpo_args)
+                                "--from", f"fe-sft{k}", *dpo_args)
         seconds["dpo"].append(trained["seconds"])
         dpo_pairs = pair_logprobs(Scorer(home, f"fe-dpo{k}"), dpo_held)
         tally.add_prefs("sft_dpo", preferred(dpo_pairs))
@@ -230,20 +259,28 @@ def run(home: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         tally.add_prefs("sft_dpo_reward_vs_base", reward_wins(dpo_pairs, base_held))
 
     ppl = {}
-    for ctx, label in ((True, "with_context"), (False, "question_only")):
-        b, t = tally.ppl(f"base/{ctx}"), tally.ppl(f"sft/{ctx}")
-        ppl[label] = {"base": round(b, 3), "sft": round(t, 3), "reduction": round(1 - t / b, 3)}
-        log(f"held-out golden answers, perplexity {label}: base {b:.2f} -> SFT {t:.2f} ({1 - t / b:.0%} lower; "
-            "goal >= 30 %)")
+    for key, engine, label in (
+        ("context", "sft", "RAFT prompt as datagen writes it (pooled)"),
+        ("context_with_source", "sft", "  of which: the source among the passages"),
+        ("context_without_source", "sft", "  of which: the source left out"),
+        ("question", "sft", "the same rows, question alone"),
+        ("no_context_rows", "sft_no_context", "question-only rows (datagen --no-context), engine trained on them"),
+    ):
+        b, t = tally.ppl(f"base/{key}"), tally.ppl(f"{engine}/{key}")
+        ppl[key] = {"base": round(b, 3), "sft": round(t, 3), "reduction": round(1 - t / b, 3),
+                    "tokens": tally.nll[f"{engine}/{key}"][1]}
+        log(f"held-out golden answers, perplexity, {label}: base {b:.2f} -> SFT {t:.2f} ({1 - t / b:.0%} lower)")
+    log("  goal: at least 30 % lower")
     shares = {key: tally.share(key) for key in tally.prefs}
     log(f"held-out won/lost pairs where the won answer is more probable ({len(dpo)} pairs): base {shares['base']:.2f}"
         f", SFT {shares['sft']:.2f}, SFT+DPO {shares['sft_dpo']:.2f} (goal >= 0.8); per token: base "
         f"{shares['base_per_token']:.2f}, SFT {shares['sft_per_token']:.2f}, SFT+DPO {shares['sft_dpo_per_token']:.2f}")
     log(f"implicit reward (won raised more than lost): DPO vs its SFT reference {shares['sft_dpo_reward_vs_sft']:.2f}, "
         f"SFT+DPO vs base {shares['sft_dpo_reward_vs_base']:.2f}, SFT vs base {shares['sft_reward_vs_base']:.2f}")
-    return {"sft_rows": len(sft), "dpo_pairs": len(dpo), "sft_folds": [sft_folds.count(k) for k in (0, 1)],
-            "dpo_folds": [dpo_folds.count(k) for k in (0, 1)], "perplexity": ppl, "won_preferred": shares,
-            "train_seconds": seconds}
+    return {"sft_rows": len(sft), "no_context_rows": len(nc), "dpo_pairs": len(dpo),
+            "sft_folds": [sft_folds.count(k) for k in (0, 1)], "dpo_folds": [dpo_folds.count(k) for k in (0, 1)],
+            "perplexity": ppl, "won_preferred": shares, "train_seconds": seconds,
+            "dpo": {"lr": args.dpo_lr, "epochs": args.dpo_epochs, "loss_type": args.dpo_loss}}
 
 
 def main() -> None:
@@ -252,6 +289,8 @@ def main() -> None:
     parser.add_argument("--sft-epochs", type=float, help="default: the train command's default")
     parser.add_argument("--dpo-epochs", type=float, default=3, help="DPO passes over its fold (default 3)")
     parser.add_argument("--dpo-lr", type=float, default=5e-5, help="DPO learning rate (default 5e-5)")
+    parser.add_argument("--dpo-loss", action="append", default=[], help="DPO loss type, repeatable (default: the "
+                        "command's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -265,7 +304,8 @@ def main() -> None:
         work.mkdir()
         result: dict[str, Any] = {"threads": os.cpu_count(), **run(home, work, args)}
         if args.home is not None:
-            for name in ("fe-dpo0", "fe-dpo1", "fe-sft0", "fe-sft1"):  # leave the user's home as it was
+            # leave the user's home as it was
+            for name in ("fe-dpo0", "fe-dpo1", "fe-sft0", "fe-sft1", "fe-nc0", "fe-nc1"):
                 if (home / "engines" / name).exists():
                     run_assistant(home, "engines", "remove", name)
         result["seconds"] = round(time.perf_counter() - started)
