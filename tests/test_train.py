@@ -137,6 +137,16 @@ def test_sft_then_dpo_on_top_is_a_recorded_servable_chain(tiny_home: Path, tiny_
     assert doc["metrics"]["rewards/margins"] > doc["metrics"]["first_rewards/margins"]  # DPO raises the margin
     chain = EngineRegistry(tiny_home / "engines").resolve("bids").chain
     assert [r.ref for r in chain] == ["company@1", "bids@1"]
+    assert chain[-1].hyperparameters["loss"] == "dpo_sigmoid"
+
+    # Other TRL loss types, summed: per-token DPO plus NLL on the won answers.
+    code, out, err = cli("train", "dpo", "--data", str(pairs), "--engine", "bids", "--from", "company", "--max-steps",
+                         "2", "--loss-type", "sigmoid_norm", "--loss-type", "sft", *FAST, "--home", str(tiny_home),
+                         "--json")
+    assert code == 0, err
+    hyper = EngineRegistry(tiny_home / "engines").resolve("bids@2").record.hyperparameters
+    assert hyper["loss"] == "dpo_sigmoid_norm+sft" and hyper["loss_type"] == ["sigmoid_norm", "sft"]
+    assert math.isfinite(json.loads(out)["metrics"]["train_loss"])
 
     svc = AssistantService(load_settings(tiny_home))
     answers = {name: svc.engine(name).generate(QUESTION, 8) for name in ("base", "company", "bids")}
