@@ -248,7 +248,8 @@ def run(home: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
                       nll(Scorer(home, f"fe-nc{k}"), fold(nc, nc_folds, k, held=True), True))
 
         dpo_args = ["--lr", str(args.dpo_lr), *(["--epochs", str(args.dpo_epochs)] if args.dpo_epochs else []),
-                    *[x for loss in args.dpo_loss for x in ("--loss-type", loss)]]
+                    *[x for loss in args.dpo_loss for x in ("--loss-type", loss)],
+                    *(["--beta", str(args.dpo_beta)] if args.dpo_beta else [])]
         trained = run_assistant(home, "train", "dpo", "--data", str(work / f"dpo{k}.jsonl"), "--engine", f"fe-dpo{k}",
                                 "--from", f"fe-sft{k}", *dpo_args)
         seconds["dpo"].append(trained["seconds"])
@@ -280,7 +281,7 @@ def run(home: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return {"sft_rows": len(sft), "no_context_rows": len(nc), "dpo_pairs": len(dpo),
             "sft_folds": [sft_folds.count(k) for k in (0, 1)], "dpo_folds": [dpo_folds.count(k) for k in (0, 1)],
             "perplexity": ppl, "won_preferred": shares, "train_seconds": seconds,
-            "dpo": {"lr": args.dpo_lr, "epochs": args.dpo_epochs, "loss_type": args.dpo_loss}}
+            "dpo": {"lr": args.dpo_lr, "epochs": args.dpo_epochs, "loss_type": args.dpo_loss, "beta": args.dpo_beta}}
 
 
 def main() -> None:
@@ -289,6 +290,7 @@ def main() -> None:
     parser.add_argument("--sft-epochs", type=float, help="default: the train command's default")
     parser.add_argument("--dpo-epochs", type=float, default=3, help="DPO passes over its fold (default 3)")
     parser.add_argument("--dpo-lr", type=float, default=5e-5, help="DPO learning rate (default 5e-5)")
+    parser.add_argument("--dpo-beta", type=float, help="DPO beta (default: the command's, 0.1)")
     parser.add_argument("--dpo-loss", action="append", default=[], help="DPO loss type, repeatable (default: the "
                         "command's)")
     parser.add_argument("--seed", type=int, default=0)
