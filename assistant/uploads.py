@@ -158,8 +158,11 @@ class UploadStore:
         _write_sidecar(target, meta)
         out.saved.append(target)
 
+    def _total_left(self, out: StoredUploads) -> int:
+        return int(self.limits.max_upload_total_mb * MB) - out.written
+
     def _over_total(self, out: StoredUploads, size: int) -> str | None:
-        if out.written + size > self.limits.max_upload_total_mb * MB:
+        if size > self._total_left(out):
             return f"the upload would unpack past its {self.limits.max_upload_total_mb:g} MB total limit; skipped"
         return None
 
@@ -201,8 +204,7 @@ class UploadStore:
                     target = self._target(parts[-1], [Path(name).stem, *parts[:-1]])
                     target.parent.mkdir(parents=True, exist_ok=True)
                     # the declared size can lie: the copy stops at what is left of the total too
-                    left = int(self.limits.max_upload_total_mb * MB) - out.written
-                    out.written += self._extract(archive, member, target, min(cap, left))
+                    out.written += self._extract(archive, member, target, min(cap, self._total_left(out)))
                 except (ValueError, zipfile.BadZipFile, OSError, RuntimeError) as err:
                     out.reject(label, str(err))
                     continue
