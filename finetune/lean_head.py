@@ -11,6 +11,7 @@ scaled or soft-capped, keep TRL's head."""
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -35,6 +36,7 @@ def add_lean_lm_head(model: Any) -> bool:
         return False
     fused_forward = model.forward
 
+    @functools.wraps(type(model).forward)  # as TRL does: `generate` checks its kwargs against this signature
     def forward(self: Any, *args: Any, fused_lm_head: bool = False, labels: Any = None, shift_labels: Any = None,
                 num_items_in_batch: Any = None, **kwargs: Any) -> Any:
         mask = None if labels is None else labels[:, 1:] != -100
