@@ -48,14 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import assistant  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
 from bench.common import log, run_assistant
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+from finetune.store import write_jsonl
+from finetune.validate import read_dataset
 
 
 class Scorer:
@@ -190,23 +184,22 @@ class Tally:
         return round(sum(self.prefs[key]) / len(self.prefs[key]), 3)
 
 
-def add_sft_scores(tally: Tally, who: str, scorer: Scorer, rows: list[dict[str, Any]],
-                   question_only_rows: list[dict[str, Any]]) -> None:
-    """Perplexity keys: RAFT prompt (pooled, and split by whether the source is in it), the RAFT rows' question
-    alone, and the question-only rows (datagen --no-context) as written."""
+def add_sft_scores(tally: Tally, who: str, scorer: Scorer, rows: list[dict[str, Any]]) -> None:
+    """Perplexity keys of RAFT rows: their prompt (pooled, and split by whether the source is in it), and
+    their question alone."""
     for row in rows:
         value = nll(scorer, [row], True)
         tally.add_nll(f"{who}/context", value)
         tally.add_nll(f"{who}/context_{'with' if source_in_prompt(row) else 'without'}_source", value)
     tally.add_nll(f"{who}/question", nll(scorer, rows, False))
-    tally.add_nll(f"{who}/no_context_rows", nll(scorer, question_only_rows, True))
 
 
 def run(home: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     made = {name: run_assistant(home, "datagen", kind, *extra, "--out", str(work / f"{name}-all.jsonl"),
                                 "--val-fraction", "0", "--seed", str(args.seed))["out"]
             for name, kind, extra in (("sft", "sft", ()), ("nc", "sft", ("--no-context",)), ("dpo", "dpo", ()))}
-    sft, nc, dpo = (read_jsonl(Path(made[name])) for name in ("sft", "nc", "dpo"))
+    sft, nc, dpo = (read_dataset(Path(made[name]), kind) for name, kind in (("sft", "sft"), ("nc", "sft"),
+                                                                            ("dpo", "dpo")))
     sft_folds, dpo_folds = assign_folds(sft, dpo, args.seed)
     nc_folds, _ = assign_folds(nc, dpo, args.seed)
     tally: Tally = Tally()
@@ -216,7 +209,8 @@ def run(home: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         return [r for r, f in zip(rows, folds, strict=True) if (f != k) == held]
 
     base = Scorer(home, None)
-    add_sft_scores(tally, "base", base, sft, nc)  # every row is held out by one fold
+    add_sft_scores(tally, "base", base, sft)  # every row is held out by one fold
+    tally.add_nll("base/no_context_rows", nll(base, nc, True))
     base_pairs = pair_logprobs(base, dpo)
     tally.add_prefs("base", preferred(base_pairs))
     tally.add_prefs("base_per_token", preferred(base_pairs, per_token=True))
@@ -235,7 +229,7 @@ def run(home: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
                                 *epochs)
         seconds["sft"].append(trained["seconds"])
         scorer = Scorer(home, f"fe-sft{k}")
-        add_sft_scores(tally, "sft", scorer, fold(sft, sft_folds, k, held=True), fold(nc, nc_folds, k, held=True))
+        add_sft_scores(tally, "sft", scorer, fold(sft, sft_folds, k, held=True))
         sft_pairs = pair_logprobs(scorer, dpo_held)
         tally.add_prefs("sft", preferred(sft_pairs))
         tally.add_prefs("sft_per_token", preferred(sft_pairs, per_token=True))
