@@ -30,13 +30,10 @@ from assistant.config import LLMSettings
 from assistant.llm.base import cut_at_stop
 from assistant.llm.embedded import prepare_embedded_llm
 from assistant.llm.local import LocalLLM
+from bench.common import log
 
 CORPUS = Path(__file__).resolve().parent.parent / "assistant" / "demo" / "corpus"
 QUESTION = "Explain step by step how our company prepares a bid for a public tender, with examples."
-
-
-def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def grounded_prompt(llm: LocalLLM, target_tokens: int) -> list[dict[str, str]]:

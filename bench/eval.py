@@ -30,10 +30,7 @@ import assistant  # noqa: F401  (first: it sets the OpenMP wait policy before to
 from assistant.config import load_settings
 from assistant.evaluation import EvalOptions, run_eval
 from assistant.services import DEMO_QUESTIONS, AssistantService
-
-
-def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+from bench.common import log
 
 
 def bench(home: Path, args: argparse.Namespace) -> dict[str, object]:

@@ -38,13 +38,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import assistant  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
+from bench.common import log
 
 CORPUS = Path(__file__).resolve().parent.parent / "assistant" / "demo" / "corpus"
 SYSTEM = "You are the company's assistant. Answer the question using only the numbered sources. Cite them like [1]."
-
-
-def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def demo_rows(n: int) -> list[dict]:
