@@ -562,7 +562,8 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
 
         # -- jobs --------------------------------------------------------------------------------------------
         # Each tab's live panel shows the active jobs of its own kinds; all panels come from one query a tick.
-        live_panels = ((upload_live, ("index",)), (engines_live, ("datagen", "train")), (reports_live, ("eval",)))
+        engine_jobs, report_jobs = ("datagen", "train"), ("eval",)
+        live_panels = ((upload_live, ("index",)), (engines_live, engine_jobs), (reports_live, report_jobs))
 
         def refresh_jobs(request: gr.Request) -> tuple:
             user = ws.session_user(request.cookies.get(SESSION_COOKIE)) if request else None
@@ -597,8 +598,8 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
 
             return on_cancel_latest
 
-        for button, status, kinds in ((engines_cancel, engines_status, ("datagen", "train")),
-                                      (reports_cancel, reports_status, ("eval",))):
+        for button, status, kinds in ((engines_cancel, engines_status, engine_jobs),
+                                      (reports_cancel, reports_status, report_jobs)):
             button.click(cancel_of(kinds), None, status, api_name=f"cancel_{kinds[-1]}")
         timer.tick(refresh_plot, None, loss_plot, show_progress="hidden", queue=False)
 
