@@ -352,6 +352,8 @@ def test_cancelling_an_eval_job_stops_the_judge_within_a_call(tmp_path: Path) ->
         while server.requests < 3:  # the probe, then the judging under way
             assert time.monotonic() < deadline and jobs.get(job.id).state in ("queued", "running")
             time.sleep(0.05)
+        # Counted just before cancelling: on a loaded machine this thread may wake late, after several calls.
+        calls_at_cancel = server.requests
         jobs.cancel(job.id, evaluator)
         while jobs.get(job.id).state in ("queued", "running"):
             assert time.monotonic() < deadline, "the cancelled evaluation kept running"
@@ -362,7 +364,10 @@ def test_cancelling_an_eval_job_stops_the_judge_within_a_call(tmp_path: Path) ->
         jobs.shutdown(wait=True, timeout=30)
         server.close()
     assert jobs.get(job.id).state == "cancelled"
-    assert calls_at_stop < 15 and server.requests == calls_at_stop  # stopped early, and no call after
+    # At most the call in flight (plus one begun while cancel() ran) after the cancel, none after the stop,
+    # and far from the 60+ calls of a run that ignored it.
+    assert calls_at_stop - calls_at_cancel <= 2 and server.requests == calls_at_stop
+    assert calls_at_stop < 40
 
 
 # -- 4. classification ------------------------------------------------------------------------------------
