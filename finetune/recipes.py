@@ -41,8 +41,12 @@ class TrainRecipe(BaseModel):
     mode: Literal["stack", "continue"] = Field(
         "stack", description="with --from: a new adapter on the frozen parent chain, or keep training its adapter"
     )
-    batch_size: int | None = Field(None, ge=1, description="per device; default 1 on a CPU (x4 accumulated), 16 GPU")
-    grad_accum: int | None = Field(None, ge=1, description="default 4 on a CPU when batch_size is not set, else 1")
+    batch_size: int | None = Field(
+        None, ge=1, description="per device; default 1 on a CPU (x4 accumulated), 8 on a GPU (x2)"
+    )
+    grad_accum: int | None = Field(
+        None, ge=1, description="default 4 on a CPU, 2 on a GPU, when batch_size is not set; else 1"
+    )
     max_length: int = Field(1024, ge=16, description="tokens per sequence (longer rows are left out)")
     packing: bool | None = Field(
         None, description="SFT: pack rows into max_length blocks, padding-free (best-fit); default on a GPU only"
@@ -73,17 +77,20 @@ class TrainRecipe(BaseModel):
         """Fill the `None`s for this kind of run and this machine.
 
         bf16 wherever the hardware runs it natively (finetune.train._gpu). On a GPU: packed,
-        padding-free batches of 16. On a CPU there is no varlen attention
+        padding-free batches of 8 max_length blocks, 2 accumulated. Without a flash-attention kernel the
+        batch is one flat sequence under a block mask, whose memory grows with its length squared: on an
+        H100, 16 blocks of 1024 took 2x the memory of 8 (60 against 30 GB for a 1.7B model) and were no
+        faster (bench/train.py, finetune/README.md). On a CPU there is no varlen attention
         kernel: a packed or padding-free batch is one long sequence whose attention runs on a
         materialised block mask (measured: 5x the memory and slower than padding), so the CPU default
         is one row per forward pass, no padding and no mask at all, with 4 passes accumulated per step
         (the same effective batch of 4)."""
-        cpu_default = not gpu and self.batch_size is None
+        default_batch = self.batch_size is None
         return self.model_copy(update={
             "learning_rate": self.learning_rate or LEARNING_RATES[kind],
             "lora_alpha": self.lora_alpha or 2 * self.lora_r,
-            "batch_size": self.batch_size or (16 if gpu else 1),
-            "grad_accum": self.grad_accum or (4 if cpu_default else 1),
+            "batch_size": self.batch_size or (8 if gpu else 1),
+            "grad_accum": self.grad_accum or ((2 if gpu else 4) if default_batch else 1),
             "packing": gpu if self.packing is None else self.packing,
             "save_steps": self.save_steps or self.eval_steps,
             "bf16": bf16_ok if self.bf16 is None else self.bf16,
