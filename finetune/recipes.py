@@ -79,8 +79,8 @@ class TrainRecipe(BaseModel):
         bf16 wherever the hardware runs it natively (finetune.train._gpu). On a GPU: packed,
         padding-free batches of 8 max_length blocks, 2 accumulated. Without a flash-attention kernel the
         batch is one flat sequence under a block mask, whose memory grows with its length squared: on an
-        H100, 16 blocks of 1024 took 2x the memory of 8 (60 against 30 GB for a 1.7B model) and were no
-        faster (bench/train.py, finetune/README.md). On a CPU there is no varlen attention
+        H100, 16 blocks of 1024 took 2x the memory of 8 (60 against 30 GB for a 1.7B model) for no speed
+        gain that short runs could tell apart (finetune/README.md). On a CPU there is no varlen attention
         kernel: a packed or padding-free batch is one long sequence whose attention runs on a
         materialised block mask (measured: 5x the memory and slower than padding), so the CPU default
         is one row per forward pass, no padding and no mask at all, with 4 passes accumulated per step
