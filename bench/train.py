@@ -5,8 +5,9 @@
     python bench/train.py --data F.jsonl       # an SFT set of your own (default: RAG-shaped rows from the demo)
 
 Both runs train the same LoRA (r 16, alpha 32, dropout 0, all linear layers, lr 2e-4) on the same rows, model,
-effective batch (4) and max length, one epoch, each in its own subprocess (so peak memory is its own),
-alternated --repeats times (the best of each counts: other load on a shared machine comes and goes):
+effective batch (4 rows on a CPU; on a GPU ours takes 16 packed blocks a step) and max length, one epoch,
+each in its own subprocess (so peak memory is its own), alternated --repeats times (the best of each counts:
+other load on a shared machine comes and goes):
   ours    finetune.train.run_training, what `assistant train sft` runs with its defaults: loss on the
           assistant turns only, and on a CPU only those positions go through the LM head
           (finetune/lean_head.py; TRL's own head scores every position there), no activation
