@@ -82,6 +82,7 @@ def token_logprobs(model: Any, input_ids: torch.Tensor, **kwargs: Any) -> torch.
     return torch.log_softmax(logits, -1)
 
 
+@pytest.mark.filterwarnings("ignore:.*pin_memory.*no accelerator")  # the CPU case's DataLoader: harmless
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
 def test_a_packed_padding_free_batch_scores_each_row_as_if_alone(tmp_path: Path, device: str) -> None:
     """On a GPU our SFT default packs rows into one padding-free sequence. Each row must see only itself: the
