@@ -29,6 +29,7 @@ from eval.model import Context, Row
 from eval.questions import Question
 
 from .conftest import free_port, run_cli
+from .dataset_fixtures import write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +39,6 @@ DEMO_SUBSET = 4  # 3 answerable questions and 1 unanswerable one (picked below)
 def cli(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, [str(a) for a in args])
     return result.exit_code, result.stdout, result.stderr
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def question(**kw: Any) -> Question:

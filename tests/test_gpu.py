@@ -8,12 +8,13 @@ download, nothing from the embedded package.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+
+from .dataset_fixtures import dpo_rows, write_jsonl
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (CI has none)")
@@ -29,24 +30,12 @@ CHATML = (
 
 
 def sft_rows(n: int) -> list[dict[str, Any]]:
+    """Rows of several lengths (test_train's are all alike): packing must place them in blocks unevenly."""
     return [{"messages": [
         {"role": "system", "content": "You are the company's assistant." + " Answer briefly." * (i % 4)},
         {"role": "user", "content": f"Where is office {i}?"},
         {"role": "assistant", "content": f"Office {i} is in Leeds, at {i} Calder Quay, by the river." * (1 + i % 3)},
     ]} for i in range(n)]
-
-
-def dpo_rows(n: int) -> list[dict[str, Any]]:
-    return [{
-        "prompt": [{"role": "user", "content": f"Tender question {i}: how will you deliver?"}],
-        "chosen": [{"role": "assistant", "content": f"Promise: we deliver in {i + 3} months. Proof: we did it."}],
-        "rejected": [{"role": "assistant", "content": "We are a leading provider of innovative solutions."}],
-    } for i in range(n)]
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def make_base(out: Path, hidden: int = 128, layers: int = 3) -> Path:
@@ -92,14 +81,14 @@ def test_a_packed_padding_free_batch_scores_each_row_as_if_alone(tmp_path: Path,
     from finetune.train import TrainJob, _trainer
 
     base = make_base(tmp_path / "base")
-    data = write_jsonl(tmp_path / "sft.jsonl", sft_rows(12))
+    rows = sft_rows(12)
+    data = write_jsonl(tmp_path / "sft.jsonl", rows)
     on_gpu = device == "cuda"
     # fp32 for a tight comparison: the masking does not depend on the dtype (the bf16 run is the next test).
     recipe = TrainRecipe(max_length=512, packing=True, bf16=False).resolved("sft", gpu=on_gpu)
     if on_gpu:
         assert TrainRecipe().resolved("sft", gpu=True).packing, "packing is the GPU default this test covers"
     tokenizer, mode = load_tokenizer(base, True)
-    rows = sft_rows(12)
     trainer = _trainer(TrainJob("sft", data, base, tmp_path / "run", recipe), recipe, tokenizer, mode, rows, [])
     batch = next(iter(trainer.get_train_dataloader()))
     model = trainer.model.to(device).eval()

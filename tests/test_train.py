@@ -24,6 +24,7 @@ from finetune.models import CHATML_TRAINING_TEMPLATE
 from finetune.validate import file_sha256
 
 from .conftest import ASSISTANT, ROOT
+from .dataset_fixtures import dpo_rows, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -53,25 +54,12 @@ def make_tiny_base(models: Path, out: Path) -> Path:
     return out
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def sft_rows(n: int) -> list[dict]:
     return [{"messages": [
         {"role": "system", "content": "You are the company's assistant."},
         {"role": "user", "content": f"Where is office {i}?"},
         {"role": "assistant", "content": f"Office {i} is in Leeds, at {i} Calder Quay."},
     ]} for i in range(n)]
-
-
-def dpo_rows(n: int) -> list[dict]:
-    return [{
-        "prompt": [{"role": "user", "content": f"Tender question {i}: how will you deliver?"}],
-        "chosen": [{"role": "assistant", "content": f"Promise: we deliver in {i + 3} months. Proof: we did it."}],
-        "rejected": [{"role": "assistant", "content": "We are a leading provider of innovative solutions."}],
-    } for i in range(n)]
 
 
 def write_set(folder: Path, name: str, rows: list[dict], val: int = 2) -> Path:
