@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser lint bench-ingest clean
+.PHONY: demo test install browser tesseract lint bench-ingest clean
 
 demo: install  ## install what is missing, build the demo home, start the web app over it
 	$(BIN)/assistant demo
 
-test: install browser  ## run the test suite
+test: install browser tesseract  ## run the test suite
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)
@@ -29,6 +29,12 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
 	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
+
+# The OCR tests run Debian's tesseract (English data included) on scans they make.
+tesseract:
+	@command -v tesseract >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q tesseract-ocr; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q tesseract-ocr; fi; }
 
 lint: install
 	$(BIN)/ruff check .

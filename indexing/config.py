@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, field_validator
+
+from indexing.loaders import LoadOptions
 
 
 class IndexingSettings(BaseModel):
@@ -23,10 +27,23 @@ class IndexingSettings(BaseModel):
     contextual_headers: bool = Field(
         True, description="embed and keyword-index each chunk with a header naming its document and section"
     )
+    ocr: Literal["auto", "on", "off"] = Field(
+        "auto", description="OCR for PDF pages and images without a text layer: 'auto' (when tesseract is "
+        "installed), 'on' (a file needing OCR fails without tesseract, naming what to install), 'off'",
+    )
+    ocr_languages: str = Field("eng", description="tesseract language codes, e.g. 'eng+deu'")
+    pdf_tables: bool = Field(True, description="PDF tables as rows that keep their column headers")
+    parse_workers: int = Field(
+        -1, ge=-1, le=64, description="worker processes parsing files while the embedder runs: 0 = a thread in "
+        "this process; -1 = one per spare core (1 to 4) when 8 or more files are to be parsed",
+    )
     max_file_mb: float = Field(100.0, gt=0, description="files larger than this are refused")
     batch_chars: int = Field(
         1_000_000, ge=1000, description="parsed characters per write batch: the most work a crash can lose"
     )
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(ocr=self.ocr, ocr_languages=self.ocr_languages, pdf_tables=self.pdf_tables)
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -18,6 +18,7 @@ from indexing.loaders import (
     SUPPORTED_SUFFIXES,
     LoadedDocument,
     LoadError,
+    LoadOptions,
     Section,
     decode_bytes,
     is_supported,
@@ -137,8 +138,8 @@ def test_pdf_that_is_really_html(tmp_path):
 
 def test_pdf_without_text_mentions_ocr(tmp_path):
     path = make_pdf(tmp_path / "scan.pdf", [None, None])
-    with pytest.raises(LoadError, match=r"no extractable text.*OCR is not supported"):
-        load_file(path)
+    with pytest.raises(LoadError, match=r'no extractable text.*OCR is off: indexing.ocr = "off"'):
+        load_file(path, options=LoadOptions(ocr="off"))  # with OCR on: tests/test_ocr.py
 
 
 def test_pdf_with_user_password_is_explained_but_owner_only_loads(tmp_path):

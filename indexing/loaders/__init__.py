@@ -2,13 +2,14 @@
 
 Public API::
 
-    load_file(path, max_bytes=100 MB) -> LoadedDocument   # raises LoadError, never anything else
+    load_file(path, max_bytes=100 MB, options=LoadOptions()) -> LoadedDocument   # raises LoadError only
     is_supported(path) -> bool
     SUPPORTED_SUFFIXES                                     # frozenset of lower-case suffixes
-    LoadError, Section, LoadedDocument
+    LoadError, Section, LoadedDocument, LoadOptions
     looks_like_text(text) -> bool, decode_bytes(data) -> str   # helpers, also used by the loaders
 
-Parsers: PDF pypdfium2 (fallback pypdf), DOCX python-docx, PPTX python-pptx, XLSX/XLSM openpyxl,
+Parsers: PDF pypdfium2 (fallback pypdf; pages without text OCR'd by tesseract), PNG/JPEG/TIFF tesseract
+(``indexing.ocr``), DOCX python-docx, PPTX python-pptx, XLSX/XLSM openpyxl,
 HTML beautifulsoup4 ("html.parser"), Markdown/TXT/CSV/TSV the standard library plus
 charset-normalizer for legacy encodings. ``load_file`` is safe to call from worker threads (PDFium
 calls are serialised by a lock because PDFium is not thread-safe).
@@ -21,7 +22,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from ._common import LoadedDocument, LoadError, Section, describe, looks_like_text
+from ._common import LoadedDocument, LoadError, LoadOptions, Section, describe, looks_like_text
+from ._ocr import IMAGE_SUFFIXES, load_image
 from ._office import load_docx, load_pptx, load_xlsx
 from ._pdf import NO_TEXT_ERROR, load_pdf
 from ._text import decode_bytes, load_csv, load_html, load_markdown, load_txt
@@ -30,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "SUPPORTED_SUFFIXES",
     "LoadError",
+    "LoadOptions",
     "LoadedDocument",
     "Section",
     "decode_bytes",
@@ -41,8 +44,10 @@ __all__ = [
 DEFAULT_MAX_BYTES = 100 * 1024**2
 _HEAD_BYTES = 1024
 
-# Binary formats get the path and the first bytes; text formats get all the bytes.
+# Binary formats get the path and the first bytes; text formats get all the bytes. Loaders that OCR
+# also get the LoadOptions and return their own parser name and warnings.
 _BinaryLoader = Callable[[Path, bytes], tuple[list[Section], str | None]]
+_OcrLoader = Callable[[Path, bytes, LoadOptions], tuple[list[Section], str | None, str, list[str]]]
 _TextLoader = Callable[[bytes, Path], tuple[list[Section], str | None]]
 
 _BINARY: dict[str, tuple[str, str, _BinaryLoader]] = {
@@ -50,6 +55,11 @@ _BINARY: dict[str, tuple[str, str, _BinaryLoader]] = {
     ".pptx": ("PPTX", "python-pptx", load_pptx),
     ".xlsx": ("XLSX", "openpyxl", load_xlsx),
     ".xlsm": ("XLSX", "openpyxl", load_xlsx),
+}
+# Binary formats read (or partly read) by OCR.
+_OCR_BINARY: dict[str, tuple[str, _OcrLoader]] = {
+    ".pdf": ("PDF", load_pdf),
+    **dict.fromkeys(IMAGE_SUFFIXES, ("image", load_image)),
 }
 _TEXT: dict[str, tuple[str, str, _TextLoader]] = {
     ".html": ("HTML", "beautifulsoup4", load_html),
@@ -64,7 +74,7 @@ _TEXT: dict[str, tuple[str, str, _TextLoader]] = {
     ".tsv": ("TSV", "csv", load_csv),
 }
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".pdf", *_BINARY, *_TEXT})
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset({*_OCR_BINARY, *_BINARY, *_TEXT})
 
 
 def is_supported(path: Path | str) -> bool:
@@ -87,7 +97,9 @@ def _size_error(size: int, max_bytes: int) -> LoadError:
                      "(max_file_mb)")
 
 
-def load_file(path: Path | str, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedDocument:
+def load_file(
+    path: Path | str, max_bytes: int = DEFAULT_MAX_BYTES, options: LoadOptions | None = None
+) -> LoadedDocument:
     """Extract clean text sections from a supported file.
 
     The size is checked with os.stat before anything is read. Raises LoadError (only) with a one-line,
@@ -114,6 +126,7 @@ def load_file(path: Path | str, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedDoc
         raise LoadError("empty file")
 
     is_text = suffix in _TEXT
+    warnings: list[str] = []
     try:
         with open(path, "rb") as stream:
             data = stream.read(max_bytes + 1) if is_text else stream.read(_HEAD_BYTES)
@@ -124,10 +137,10 @@ def load_file(path: Path | str, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedDoc
     if len(data) > max_bytes:  # grew since the stat
         raise _size_error(len(data), max_bytes)
 
-    kind = "PDF" if suffix == ".pdf" else (_TEXT[suffix][0] if is_text else _BINARY[suffix][0])
+    kind = (_OCR_BINARY.get(suffix) or _TEXT.get(suffix) or _BINARY[suffix])[0]
     try:
-        if suffix == ".pdf":
-            sections, title, parser = load_pdf(path, data)
+        if suffix in _OCR_BINARY:
+            sections, title, parser, warnings = _OCR_BINARY[suffix][1](path, data, options or LoadOptions())
         elif is_text:
             _, parser, text_loader = _TEXT[suffix]
             sections, title = text_loader(data, path)
@@ -150,4 +163,4 @@ def load_file(path: Path | str, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedDoc
         raise LoadError(NO_TEXT_ERROR if suffix == ".pdf" else "no extractable text (the file has no text)")
     if not looks_like_text("\n".join(s.text for s in sections)):
         raise LoadError("no readable text extracted (the content looks like binary or garbled data)")
-    return LoadedDocument(path=path, sections=sections, title=title, parser=parser)
+    return LoadedDocument(path=path, sections=sections, title=title, parser=parser, warnings=warnings)

@@ -6,7 +6,7 @@ import datetime
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_REASON_CHARS = 200
@@ -33,6 +33,17 @@ class LoadedDocument:
     sections: list[Section]  # in document order, never empty, no section with empty text
     title: str | None = None  # document title from properties / <title> / first H1, if any
     parser: str = ""  # which parser produced it, e.g. "pypdfium2", "pypdf", "python-docx"
+    # What was read but not all of it: e.g. "page 7: OCR found no readable text". One line each.
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How loaders read files; picklable, so worker processes get the same options."""
+
+    ocr: str = "auto"  # "auto": OCR pages without a text layer when tesseract is installed; "on"; "off"
+    ocr_languages: str = "eng"  # tesseract language codes, e.g. "eng+deu"
+    pdf_tables: bool = True  # PDF tables as rows that keep their headers
 
 
 def one_line(message: str, path: Path | None = None, limit: int = MAX_REASON_CHARS) -> str:

@@ -1,4 +1,4 @@
-"""PDF text extraction: pypdfium2 first, pypdf as the fallback."""
+"""PDF text extraction: pypdfium2 first, pypdf as the fallback; OCR (``_ocr``) for pages without text."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import re
 import threading
 from pathlib import Path
 
-from ._common import LoadError, Section, clean_text, describe, looks_like_text, one_line, sensible_title
+from ._common import LoadError, LoadOptions, Section, clean_text, describe, looks_like_text, one_line, sensible_title
+from ._pdf_tables import page_text_with_tables
 
 # PDFium is not thread-safe: every call into it, for any document, must hold this lock.
 PDFIUM_LOCK = threading.Lock()
 
-NO_TEXT_ERROR = "no extractable text (scanned images? OCR is not supported)"
+NO_TEXT_ERROR = 'no extractable text (scanned images? OCR is off: indexing.ocr = "off")'
 UNREADABLE_ERROR = ("no readable text extracted (the PDF's fonts have no usable Unicode mapping; "
-                    "OCR is not supported)")
+                    'OCR is off: indexing.ocr = "off")')
+BLANK_ERROR = "no extractable text (every page is blank)"
 ENCRYPTED_ERROR = "PDF is password-protected (remove the password and add it again)"
 # PDFium reports a hyphen at a line end as U+FFFE (older builds: U+0002) and drops the line break.
 _LOWER = "a-zß-öø-ÿ"
@@ -35,8 +37,11 @@ def _usable(pages: dict[int, str]) -> bool:
     return bool(pages) and looks_like_text("\n".join(pages.values()))
 
 
-def extract_pypdfium2(path: Path) -> tuple[dict[int, str], str | None, set[int]]:
-    """({1-based page: text} for pages with text, metadata title, pages whose extraction failed)."""
+def extract_pypdfium2(path: Path, tables: bool = True) -> tuple[dict[int, str], str | None, set[int]]:
+    """({1-based page: text} for pages with text, metadata title, pages whose extraction failed).
+
+    With ``tables``, a page's tables come out as one line per row with its column headers.
+    """
     import pypdfium2 as pdfium
 
     pages: dict[int, str] = {}
@@ -60,7 +65,8 @@ def extract_pypdfium2(path: Path) -> tuple[dict[int, str], str | None, set[int]]
                     try:
                         textpage = page.get_textpage()
                         try:
-                            text = clean_pdf_text(textpage.get_text_range())
+                            laid_out = page_text_with_tables(textpage, *page.get_size()) if tables else None
+                            text = clean_pdf_text(laid_out if laid_out is not None else textpage.get_text_range())
                         finally:
                             textpage.close()
                     finally:
@@ -121,45 +127,107 @@ def _not_a_pdf(head: bytes) -> str | None:
     return None
 
 
-def load_pdf(path: Path, head: bytes) -> tuple[list[Section], str | None, str]:
-    """Sections (one per page with text), title and parser name; raises LoadError."""
+def load_pdf(path: Path, head: bytes, options: LoadOptions) -> tuple[list[Section], str | None, str, list[str]]:
+    """Sections (one per page with text), title, parser name and warnings; raises LoadError.
+
+    The text layer is read first; pages without usable text are then OCR'd (``options.ocr``), and
+    pages OCR could not read are named in the warnings.
+    """
     problems: list[str] = []
     saw_text = opened = encrypted = False
+    best: tuple[dict[int, str], str | None, str] | None = None  # the text layer if it is usable overall
+    rendered = False  # PDFium opened the file, so its pages can be rendered for OCR
+    pdfium_pages: dict[int, str] = {}
+    title = None
     try:
-        pages, title, failed = extract_pypdfium2(path)
-        opened = True
+        pages, title, failed = extract_pypdfium2(path, options.pdf_tables)
+        opened = rendered = True
         if failed:  # pages PDFium could not read: let pypdf try just those
             try:
                 extra, _ = extract_pypdf(path, only=failed)
                 pages = dict(sorted({**pages, **extra}.items()))
             except Exception:  # keep what PDFium gave
                 pass
+        pdfium_pages = pages
         if _usable(pages):
-            return _sections(pages), title, "pypdfium2"
-        saw_text = bool(pages)
-        problems.append("pypdfium2: " + ("unreadable text" if pages else "no text"))
+            best = pages, title, "pypdfium2"
+        else:
+            saw_text = bool(pages)
+            problems.append("pypdfium2: " + ("unreadable text" if pages else "no text"))
     except _Encrypted:
         encrypted = True
         problems.append("pypdfium2: password required")
     except Exception as exc:  # any PDFium failure -> try pypdf
         problems.append(f"pypdfium2: {one_line(describe(exc, path), limit=90).rstrip('.')}")
 
-    try:
-        pages, title = extract_pypdf(path)
-        opened = True
-        if _usable(pages):
-            return _sections(pages), title, "pypdf"
-        saw_text = saw_text or bool(pages)
-    except _Encrypted:
-        encrypted = True
-    except Exception as exc:
-        problems.append(f"pypdf: {one_line(describe(exc, path), limit=90).rstrip('.')}")
+    if best is None:
+        try:
+            pages, pypdf_title = extract_pypdf(path)
+            opened = True
+            if _usable(pages):
+                best = pages, pypdf_title, "pypdf"
+            saw_text = saw_text or bool(pages)
+            title = title or pypdf_title
+        except _Encrypted:
+            encrypted = True
+        except Exception as exc:
+            problems.append(f"pypdf: {one_line(describe(exc, path), limit=90).rstrip('.')}")
 
-    if encrypted:
+    if encrypted and best is None:
         raise LoadError(ENCRYPTED_ERROR)
-    if opened:
+    if not opened:
+        raise LoadError(_not_a_pdf(head) or one_line("corrupt PDF: " + "; ".join(problems)))
+    if options.ocr == "off" or not rendered:  # as before OCR: the text layer or nothing
+        if best is not None:
+            return _sections(best[0]), best[1], best[2], []
+        if options.ocr != "off":  # OCR renders pages with PDFium, which cannot read this file
+            raise LoadError(one_line("no extractable text, and the pages cannot be rendered for OCR ("
+                                     + "; ".join(problems) + ")"))
         raise LoadError(UNREADABLE_ERROR if saw_text else NO_TEXT_ERROR)
-    raise LoadError(_not_a_pdf(head) or one_line("corrupt PDF: " + "; ".join(problems)))
+    pages, title, parser = best if best is not None else (pdfium_pages, title, "pypdfium2")
+    return _with_ocr(path, pages, title, parser, saw_text and best is None, options)
+
+
+def _with_ocr(path: Path, pages: dict[int, str], title: str | None, parser: str, unreadable: bool,
+              options: LoadOptions) -> tuple[list[Section], str | None, str, list[str]]:
+    """The text layer's usable pages plus OCR of the pages that need it, with warnings."""
+    from . import _ocr  # imported here: _ocr imports this module for PDFIUM_LOCK
+
+    count, scanned, thin = _ocr.pdf_pages_to_ocr(path, pages)
+    good = {n: t for n, t in pages.items() if looks_like_text(t) and n not in scanned}
+    if not scanned and not thin:
+        if good:
+            return _sections(good), title, parser, []
+        raise LoadError(BLANK_ERROR)  # every page is blank: nothing to read, nothing to OCR
+    what = ("PDF text is unreadable (fonts without a Unicode mapping)" if unreadable
+            else "scanned PDF (no text layer)")
+    try:
+        tesseract = _ocr.check_ocr(options)
+    except _ocr.OcrUnavailable as exc:
+        # Asked for OCR ("on"), or nothing to index without it: the file fails, saying what to install.
+        skipped = _ocr.page_list(sorted(set(scanned) | set(thin)))
+        if not good:
+            raise LoadError(f"{what}; {exc}") from None
+        if options.ocr == "on":
+            raise LoadError(f"scanned {skipped}; {exc}") from None
+        return _sections(good), title, parser, [f"{skipped}: scanned, not OCR'd ({exc})"]
+
+    result = _ocr.ocr_pdf_pages(path, sorted(set(scanned) | set(thin)), tesseract, options.ocr_languages.strip())
+    merged = dict(good)
+    for number, text in result.texts.items():
+        layer = good.get(number, "")
+        # A thin layer (a stamp over a scan) gives way to OCR only when OCR read more.
+        if sum(ch.isalnum() for ch in text) > sum(ch.isalnum() for ch in layer):
+            merged[number] = text
+    problems = {n: reason for n, reason in result.problems.items() if n not in good}  # thin pages keep their layer
+    ocr_used = any(merged.get(n) == t for n, t in result.texts.items())
+    if not merged:
+        reasons = sorted(set(problems.values()) - {_ocr.NOTHING_READ})
+        detail = (f"OCR read no page ({'; '.join(reasons)})" if reasons else
+                  f"{_ocr.NOTHING_READ} on {'its page' if count == 1 else f'any of its {count} pages'}")
+        raise LoadError(one_line(f"no extractable text: {what}, and {detail}"))
+    name = f"{parser}+tesseract" if ocr_used else parser
+    return _sections(dict(sorted(merged.items()))), title, name, _ocr.problem_warnings(problems)
 
 
 def _sections(pages: dict[int, str]) -> list[Section]:
