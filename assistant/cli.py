@@ -23,6 +23,7 @@ from assistant.config import ConfigError, load_settings
 from assistant.flows import FlowError
 from assistant.llm.embedded import LLMUnavailable
 from assistant.services import AssistantService, InputError, Viewer, read_jsonl_field
+from indexing.doc_context import about
 from indexing.embedding import ModelUnavailable
 from indexing.ingest import IndexBusy
 from indexing.metadata import MetadataError, parse_key_values
@@ -133,6 +134,8 @@ def index(
         )
         for f in report.failed:
             err_console.print(f"[yellow]failed[/yellow] {f['path']}: {f['error']}", highlight=False)
+        for w in report.warnings:
+            err_console.print(f"[yellow]warning[/yellow] {w['path']}: {w['warning']}", highlight=False)
     if report.failed:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -144,9 +147,10 @@ def sources(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json([r.to_public() for r in records])
         return
-    table = Table("source", "chunks", "indexed", "doc_type", "groups", "error")
+    table = Table("source", "title", "about", "chunks", "indexed", "doc_type", "groups", "error")
     for r in records:
-        table.add_row(r.source, str(r.chunks), r.indexed_at, str(r.metadata.get("doc_type", "")),
+        table.add_row(r.source, str(r.metadata.get("title", "")), about(r.metadata), str(r.chunks), r.indexed_at,
+                      str(r.metadata.get("doc_type", "")),
                       ",".join(r.metadata.get("groups") or []) if isinstance(r.metadata.get("groups"), list)
                       else str(r.metadata.get("groups", "")), r.error or "")
     Console().print(table)

@@ -9,6 +9,7 @@ from typing import Any
 
 from llama_index.core.schema import BaseNode, Document, MetadataMode, TransformComponent
 
+from indexing.doc_context import readable_stem
 from indexing.loaders import LoadedDocument
 from indexing.metadata import flatten_for_store
 
@@ -19,25 +20,35 @@ def chunk_id(source: str, index: int) -> str:
 
 CONTEXT_KEY = "context"
 # Metadata keys that name who a document is from or about, in the order they are worth mentioning.
-_PARTY_KEYS = ("company", "client", "customer", "issuer", "author", "organisation", "organization")
+_PARTY_KEYS = ("company", "client", "customer", "issuer", "author", "organisation", "organization", "parties")
 
 
 def context_header(meta: dict[str, Any], heading: str | None) -> str:
-    """A one-line header naming the chunk's document: title, parties, type, sector, outcome, tender, date, section.
+    """A one-line header naming the chunk's document: title, parties, kind, period, file, section.
 
     Embedded and keyword-indexed with the chunk, so "the 2023 annual report" or "our bid to the
     probation service" find that document's chunks even when the passage itself never says so.
+    The file name goes in too when the title does not already say it: users name files well
+    (`2023 Q1 ACME.pdf`) more often than they fill in a PDF's properties.
     """
-    parts = [str(meta["title"])] if meta.get("title") else []
+    title = str(meta.get("title") or "")
+    parts = [title] if title else []
     parts += [str(meta[k]) for k in _PARTY_KEYS if meta.get(k)]
     doc_type = str(meta.get("doc_type", "")).replace("_", " ")
     if doc_type:
         outcome = meta.get("outcome")
         parts.append(f"{outcome} {doc_type}" if outcome else doc_type)
+    elif meta.get("kind"):
+        parts.append(str(meta["kind"]))
     for key in ("sector", "itt", "date"):
         if meta.get(key):
             parts.append(f"{key} {meta[key]}")
-    if heading and heading != meta.get("title"):
+    if meta.get("period") and not meta.get("date"):
+        parts.append(str(meta["period"]))
+    stem = readable_stem(str(meta.get("file_name", "")))
+    if stem and stem.lower() not in title.lower():
+        parts.append(stem)
+    if heading and heading != title:
         parts.append(f"section: {heading}")
     return " | ".join(parts)[:400]
 

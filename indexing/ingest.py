@@ -23,22 +23,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from indexing.cards import CARDS_SUFFIX, card_id, card_metadata, card_text
 from indexing.config import IndexingSettings
+from indexing.doc_context import derive_context, fill_missing
 from indexing.docstore import DocStore, SourceRecord
 from indexing.keyword import KeywordIndex
-from indexing.loaders import SUPPORTED_SUFFIXES, LoadedDocument, LoadError, is_supported, load_file
+from indexing.loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadedDocument,
+    LoadError,
+    LoadOptions,
+    is_supported,
+    load_file,
+)
 from indexing.metadata import (
     MetadataError,
     is_metadata_file,
     metadata_hash,
     resolve_metadata,
 )
+from indexing.parse_pool import parse_in_processes
 from indexing.prefetch import Prefetcher, text_size
 from indexing.progress import NoProgress, Progress
 from indexing.store import delete_sources, open_client, open_collection
 
 # Bumped when the way chunks are made changes, so that every file is re-embedded once.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 
 
 @dataclass
@@ -48,6 +58,8 @@ class IndexReport:
     unchanged: int = 0
     removed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
+    # Files indexed with a part left out (e.g. a page OCR could not read): {"path", "warning"}.
+    warnings: list[dict[str, str]] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
 
@@ -61,6 +73,7 @@ class IndexReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "failed": self.failed,
+            "warnings": self.warnings,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
         }
@@ -76,6 +89,26 @@ class _Planned:
     metadata: dict[str, Any]
     meta_hash: str
     is_update: bool
+
+
+@dataclass(frozen=True)
+class _Parse:
+    """Parse one planned file; a picklable callable, so worker processes can run it."""
+
+    limit: int
+    options: LoadOptions
+
+    def __call__(self, item: _Planned) -> LoadedDocument:
+        return load_file(item.path, self.limit, self.options)
+
+
+def parse_workers(setting: int, files: int) -> int:
+    """Worker processes for parsing: the setting, or with -1 one per spare core (1 to 4) for 8 files or more."""
+    if setting >= 0:
+        return setting
+    if files < 8:
+        return 0
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 class IndexBusy(RuntimeError):
@@ -121,7 +154,9 @@ class Indexer:
         self.progress: Progress = progress or NoProgress()
         self.docstore = DocStore(index_dir / "docstore.sqlite")
         self.keyword = KeywordIndex(self.docstore.connection)
+        self.cards = KeywordIndex(self.docstore.connection, "cards")
         self._collection: Any = None
+        self._cards_collection: Any = None
         self._embed_model: Any = None
 
     # -- components ----------------------------------------------------------------------------
@@ -131,6 +166,13 @@ class Indexer:
             client = open_client(self.settings.chroma_url, self.chroma_dir)
             self._collection = open_collection(client, self.settings.collection)
         return self._collection
+
+    @property
+    def cards_collection(self) -> Any:
+        if self._cards_collection is None:
+            client = open_client(self.settings.chroma_url, self.chroma_dir)
+            self._cards_collection = open_collection(client, self.settings.collection + CARDS_SUFFIX)
+        return self._cards_collection
 
     @property
     def embed_model(self) -> Any:
@@ -351,8 +393,10 @@ class Indexer:
     def _drop(self, sources: list[str]) -> None:
         """Forget sources everywhere: vector store first, then keyword rows and docstore rows together."""
         delete_sources(self.collection, sources)
+        delete_sources(self.cards_collection, sources)
         with self.docstore.transaction():
             self.keyword.delete_sources(sources)
+            self.cards.delete_sources(sources)
             for source in sources:
                 self.docstore.delete(source)
 
@@ -360,10 +404,14 @@ class Indexer:
         pipeline = self._pipeline()
         self.progress.start(len(plan), "Indexing")
         limit = int(self.settings.max_file_mb * 1024 * 1024)
+        parse = _Parse(limit, self.settings.load_options())
         batch: list[tuple[_Planned, LoadedDocument]] = []
         batch_chars = 0
-        # The parser may run up to two batches ahead: while one batch is embedded the next is parsed.
-        parsed = Prefetcher(plan, lambda item: load_file(item.path, limit), 2 * self.settings.batch_chars)
+        workers = parse_workers(self.settings.parse_workers, len(plan))
+        # While one batch is embedded the next is parsed: in worker processes, or (for a few files,
+        # where starting processes costs more than it saves) on a thread up to two batches ahead.
+        parsed = (parse_in_processes(plan, parse, workers) if workers
+                  else Prefetcher(plan, parse, 2 * self.settings.batch_chars))
         for item, doc in parsed:
             if isinstance(doc, BaseException):
                 error = str(doc) if isinstance(doc, LoadError) else f"unexpected {type(doc).__name__}: {doc}"
@@ -429,9 +477,21 @@ class Indexer:
                                  item.metadata, [], _now(), "pending")
                 )
         delete_sources(self.collection, sources)
+        delete_sources(self.cards_collection, sources)
         contextual = self.settings.contextual_headers
-        documents = [d for item, doc in batch for d in to_documents(item.source, item.metadata, doc, contextual)]
+        # What the document is (title, parties, kind, period), derived where nobody said.
+        contexts = {item.source: derive_context(item.path.name, doc.sections, doc.title) for item, doc in batch}
+        metadata = {item.source: {**fill_missing(item.metadata, contexts[item.source]), "file_name": item.path.name}
+                    for item, _ in batch}
+        documents = [d for item, doc in batch
+                     for d in to_documents(item.source, metadata[item.source], doc, contextual)]
         nodes = pipeline.run(documents=documents)
+        cards = [(item.source, card_text(metadata[item.source], contexts[item.source])) for item, _ in batch]
+        card_vectors = self.embed_model.get_text_embedding_batch([text for _, text in cards])
+        self.cards_collection.upsert(
+            ids=[card_id(source) for source, _ in cards], documents=[text for _, text in cards],
+            metadatas=[card_metadata(source, metadata[source]) for source, _ in cards], embeddings=card_vectors,
+        )
         ids: dict[str, list[str]] = {s: [] for s in sources}
         for node in sorted(nodes, key=lambda n: n.metadata["chunk"]):
             ids[node.metadata["source"]].append(node.node_id)
@@ -441,15 +501,17 @@ class Indexer:
                 (n.node_id, n.metadata["source"], embedded_text(n), n.get_content(), keyword_metadata(n.metadata))
                 for n in nodes
             )
-            for item, doc in batch:
-                meta = {**item.metadata, "file_name": item.path.name}
-                if "title" not in meta and doc.title:
-                    meta["title"] = doc.title
+            self.cards.delete_sources(sources)
+            self.cards.add((card_id(source), source, text, text, card_metadata(source, metadata[source]))
+                           for source, text in cards)
+            for item, _ in batch:
+                meta = metadata[item.source]
                 self.docstore.put(
                     SourceRecord(item.source, item.sha256, item.size, item.mtime_ns, item.meta_hash,
                                  meta, ids[item.source], _now(), "done")
                 )
-        for item, _ in batch:
+        for item, doc in batch:
+            report.warnings += [{"path": str(item.path), "warning": w} for w in doc.warnings]
             if item.is_update:
                 report.updated += 1
             else:

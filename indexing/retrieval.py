@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from indexing.cards import DocumentSearch
 from indexing.keyword import WORD, KeywordIndex
 from indexing.metadata import GROUP_FLAG_PREFIX, PUBLIC_FLAG, where_clause
 
@@ -75,9 +76,15 @@ class DenseRetriever:
         self.collection = collection
         self.embed_model = embed_model
 
-    def search_many(self, queries: list[str], top_k: int, where: dict[str, Any] | None) -> list[list[RetrievedChunk]]:
+    def embed(self, queries: list[str]) -> list[list[float]]:
         # Query embeddings (not text embeddings): models with a query instruction need it.
-        embeddings = [self.embed_model.get_query_embedding(q) for q in queries]
+        return [self.embed_model.get_query_embedding(q) for q in queries]
+
+    def search_many(
+        self, queries: list[str], top_k: int, where: dict[str, Any] | None,
+        embeddings: list[list[float]] | None = None,
+    ) -> list[list[RetrievedChunk]]:
+        embeddings = embeddings or self.embed(queries)
         result = self.collection.query(
             query_embeddings=embeddings, n_results=top_k, where=where,
             include=["documents", "metadatas", "distances"],
@@ -105,17 +112,20 @@ def _date_of(chunk: RetrievedChunk) -> dt.date | None:
         return None
 
 
-def fuse(rankings: list[list[RetrievedChunk]], k: int = RRF_K) -> list[RetrievedChunk]:
-    """Reciprocal rank fusion: each ranking adds 1 / (k + rank) to a chunk's score."""
+def fuse(
+    rankings: list[list[RetrievedChunk]], k: int = RRF_K, weights: list[float] | None = None
+) -> list[RetrievedChunk]:
+    """Reciprocal rank fusion: each ranking adds weight / (k + rank) to a chunk's score (weight 1 by default)."""
     fused: dict[str, RetrievedChunk] = {}
-    for ranking in rankings:
+    for n, ranking in enumerate(rankings):
+        weight = weights[n] if weights else 1.0
         for rank, chunk in enumerate(ranking, 1):
             entry = fused.get(chunk.id)
             if entry is None:
                 entry = fused[chunk.id] = RetrievedChunk(
                     chunk.id, chunk.source, chunk.page, chunk.text, 0.0, chunk.metadata, {}
                 )
-            entry.score += 1.0 / (k + rank)
+            entry.score += weight / (k + rank)
             entry.signals.update(chunk.signals)
     return sorted(fused.values(), key=lambda c: -c.score)
 
@@ -132,6 +142,17 @@ def by_recency(candidates: list[RetrievedChunk]) -> list[RetrievedChunk]:
     pool = [c for c in candidates if c.metadata.get("doc_type") == doc_type] if doc_type else candidates
     dated = [(d, c) for c in pool if (d := _date_of(c)) is not None]
     return [c for _, c in sorted(dated, key=lambda pair: pair[0], reverse=True)]
+
+
+def by_document(candidates: list[RetrievedChunk], documents: list[str]) -> list[RetrievedChunk]:
+    """Candidates of the best-ranked documents first (in their own order within a document).
+
+    Fused as one more ranking, it lifts the chunks of the document the question is about, which the
+    chunk rankings alone miss when the chunk never names its document.
+    """
+    rank = {source: i for i, source in enumerate(documents)}
+    chosen = [(rank[c.source], i, c) for i, c in enumerate(candidates) if c.source in rank]
+    return [c for _, _, c in sorted(chosen, key=lambda t: (t[0], t[1]))]
 
 
 def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
@@ -163,12 +184,16 @@ class Retriever:
     """The retrieval service: one entry point for the three modes."""
 
     def __init__(
-        self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40, reranker: Any = None
+        self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40, reranker: Any = None,
+        documents: DocumentSearch | None = None, document_candidates: int = 10, document_weight: float = 1.0,
     ) -> None:
         self.dense = dense
         self.keyword = keyword
         self.candidates = candidates
         self.reranker = reranker  # e.g. indexing.rerank.CrossEncoderReranker; None = off
+        self.documents = documents  # document cards; None = chunks only
+        self.document_candidates = document_candidates
+        self.document_weight = document_weight
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword")
 
     def retrieve(
@@ -198,19 +223,26 @@ class Retriever:
             self._pool.submit(lambda: [self.keyword.search(q, pool, clause) for q in queries])
             if mode != "dense" else None
         )
-        dense = self.dense.search_many(queries, pool, clause) if mode != "keyword" else [[] for _ in queries]
+        vectors = self.dense.embed(queries) if mode != "keyword" else None
+        dense = self.dense.search_many(queries, pool, clause, vectors) if vectors else [[] for _ in queries]
+        documents = (self.documents.rank_many(queries, self.document_candidates, clause, vectors)
+                     if self.documents is not None and mode == "hybrid" else [[] for _ in queries])
         keyword = keyword_future.result() if keyword_future is not None else [[] for _ in queries]
         out = []
-        for query, dense_hits, hits in zip(queries, dense, keyword, strict=True):
+        for query, dense_hits, hits, docs in zip(queries, dense, keyword, documents, strict=True):
             keyword_hits = [_chunk(h.id, h.text, h.metadata, h.score, "keyword") for h in hits]
             if mode == "dense":
                 ranked = dense_hits
             elif mode == "keyword":
                 ranked = keyword_hits
             else:
-                ranked = fuse([dense_hits, keyword_hits])
+                rankings, weights = [dense_hits, keyword_hits], [1.0, 1.0]
+                if docs:
+                    rankings.append(by_document(fuse(rankings), docs))
+                    weights.append(self.document_weight)
+                ranked = fuse(rankings, weights=weights)
                 if wants_latest(query):
-                    ranked = fuse([dense_hits, keyword_hits, by_recency(ranked[:pool])])
+                    ranked = fuse([*rankings, by_recency(ranked[:pool])], weights=[*weights, 1.0])
             needed = max(top_k, self.reranker.candidates) if self.reranker is not None else top_k
             ranked = drop_near_duplicates(ranked, limit=needed)
             if self.reranker is not None:

@@ -22,6 +22,7 @@ from assistant.llm.base import LLMUnavailable
 from assistant.services import InputError
 from assistant.uploads import UploadError
 from assistant.workspace import PermissionDenied, TurnDone, Workspace, may_see
+from indexing.doc_context import about
 from indexing.metadata import MetadataError
 
 SESSION_COOKIE = "assistant_session"
@@ -161,7 +162,8 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
                 reindex_one = gr.Button("Reindex source")
                 remove_one = gr.Button("Remove source", variant="stop")
             sources_table = gr.Dataframe(
-                headers=["source", "chunks", "indexed", "doc_type", "groups", "last error"], interactive=False,
+                headers=["source", "title", "about", "chunks", "indexed", "doc_type", "groups", "last error"],
+                interactive=False,
                 elem_id="sources-table",
             )
 
@@ -358,8 +360,9 @@ def build_blocks(ws: Workspace) -> gr.Blocks:
             except SHOWN as err:
                 raise _shown(err) from err
             rows = sorted(rows, key=lambda r: r["indexed_at"], reverse=True)  # what was just indexed comes first
-            table = [[r["source"], r["chunks"], r["indexed_at"], r["metadata"].get("doc_type", ""),
-                      ",".join(r["metadata"].get("groups") or []), r.get("error", "")] for r in rows]
+            table = [[r["source"], r["metadata"].get("title", ""), about(r["metadata"]), r["chunks"], r["indexed_at"],
+                      r["metadata"].get("doc_type", ""), ",".join(r["metadata"].get("groups") or []),
+                      r.get("error", "")] for r in rows]
             return table, gr.update(choices=[r["source"] for r in rows])
 
         def on_upload(paths: list | None, dtype: str, sect: str, outcome: str, groups: str,
