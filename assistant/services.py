@@ -12,7 +12,6 @@ from typing import Any
 from assistant.chat import Answer, ChatPipeline
 from assistant.config import Settings
 from assistant.llm.base import GenerationBackend, Message
-from indexing.cards import DocumentSearch
 from indexing.docstore import SourceRecord
 from indexing.ingest import Indexer, IndexReport
 from indexing.progress import NoProgress, Progress
@@ -55,10 +54,8 @@ class AssistantService:
             from indexing.rerank import CrossEncoderReranker
 
             reranker = CrossEncoderReranker(r.reranker, self.settings.indexing.device, r.rerank_candidates)
-        indexer = self.indexer
-        dense = DenseRetriever(indexer.collection, indexer.embed_model)
-        documents = DocumentSearch(indexer.cards_collection, indexer.cards, indexer.embed_model)
-        return Retriever(dense, indexer.keyword, r.candidates, reranker, documents)
+        dense = DenseRetriever(self.indexer.collection, self.indexer.embed_model)
+        return Retriever(dense, self.indexer.keyword, r.candidates, reranker)
 
     @cached_property
     def engines(self) -> Any:

@@ -138,7 +138,7 @@ class OurPipeline:
         return report
 
     def chunks(self) -> int:
-        return sum(len(r.chunks) for r in self.service.sources())
+        return sum(r.chunks for r in self.service.sources())
 
     def rank(self, questions: list[Question]) -> list[list[str]]:
         results = self.service.retrieve([q.question for q in questions], top_k=CHUNKS_PER_QUESTION)

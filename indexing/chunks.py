@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def context_header(meta: dict[str, Any], heading: str | None) -> str:
 
     Embedded and keyword-indexed with the chunk, so "the 2023 annual report" or "our bid to the
     probation service" find that document's chunks even when the passage itself never says so.
-    The file name goes in too when the title does not already say it: users name files well
+    The file name goes in too when the header does not already say most of it: users name files well
     (`2023 Q1 ACME.pdf`) more often than they fill in a PDF's properties.
     """
     title = str(meta.get("title") or "")
@@ -46,11 +47,18 @@ def context_header(meta: dict[str, Any], heading: str | None) -> str:
     if meta.get("period") and not meta.get("date"):
         parts.append(str(meta["period"]))
     stem = readable_stem(str(meta.get("file_name", "")))
-    if stem and stem.lower() not in title.lower():
+    if stem and _mostly_new(stem, " ".join(parts)):
         parts.append(stem)
     if heading and heading != title:
         parts.append(f"section: {heading}")
     return " | ".join(parts)[:400]
+
+
+def _mostly_new(words: str, said: str) -> bool:
+    """True when most of the words are not already said (a file name that repeats the title adds only noise)."""
+    known = set(re.findall(r"\w+", said.lower()))
+    new = [w for w in re.findall(r"\w+", words.lower()) if w not in known]
+    return len(new) * 2 > len(re.findall(r"\w+", words))
 
 
 def to_documents(

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexing.cards import CARDS_SUFFIX, card_id, card_metadata, card_text
 from indexing.config import IndexingSettings
 from indexing.doc_context import derive_context, fill_missing
 from indexing.docstore import DocStore, SourceRecord
@@ -32,9 +31,7 @@ from indexing.loaders import (
     SUPPORTED_SUFFIXES,
     LoadedDocument,
     LoadError,
-    LoadOptions,
     is_supported,
-    load_file,
 )
 from indexing.metadata import (
     MetadataError,
@@ -42,7 +39,7 @@ from indexing.metadata import (
     metadata_hash,
     resolve_metadata,
 )
-from indexing.parse_pool import parse_in_processes
+from indexing.parse_pool import ParseFile, parse_in_processes
 from indexing.prefetch import Prefetcher, text_size
 from indexing.progress import NoProgress, Progress
 from indexing.store import delete_sources, open_client, open_collection
@@ -89,17 +86,6 @@ class _Planned:
     metadata: dict[str, Any]
     meta_hash: str
     is_update: bool
-
-
-@dataclass(frozen=True)
-class _Parse:
-    """Parse one planned file; a picklable callable, so worker processes can run it."""
-
-    limit: int
-    options: LoadOptions
-
-    def __call__(self, item: _Planned) -> LoadedDocument:
-        return load_file(item.path, self.limit, self.options)
 
 
 def parse_workers(setting: int, files: int) -> int:
@@ -154,9 +140,7 @@ class Indexer:
         self.progress: Progress = progress or NoProgress()
         self.docstore = DocStore(index_dir / "docstore.sqlite")
         self.keyword = KeywordIndex(self.docstore.connection)
-        self.cards = KeywordIndex(self.docstore.connection, "cards")
         self._collection: Any = None
-        self._cards_collection: Any = None
         self._embed_model: Any = None
 
     # -- components ----------------------------------------------------------------------------
@@ -166,13 +150,6 @@ class Indexer:
             client = open_client(self.settings.chroma_url, self.chroma_dir)
             self._collection = open_collection(client, self.settings.collection)
         return self._collection
-
-    @property
-    def cards_collection(self) -> Any:
-        if self._cards_collection is None:
-            client = open_client(self.settings.chroma_url, self.chroma_dir)
-            self._cards_collection = open_collection(client, self.settings.collection + CARDS_SUFFIX)
-        return self._cards_collection
 
     @property
     def embed_model(self) -> Any:
@@ -393,10 +370,8 @@ class Indexer:
     def _drop(self, sources: list[str]) -> None:
         """Forget sources everywhere: vector store first, then keyword rows and docstore rows together."""
         delete_sources(self.collection, sources)
-        delete_sources(self.cards_collection, sources)
         with self.docstore.transaction():
             self.keyword.delete_sources(sources)
-            self.cards.delete_sources(sources)
             for source in sources:
                 self.docstore.delete(source)
 
@@ -404,7 +379,7 @@ class Indexer:
         pipeline = self._pipeline()
         self.progress.start(len(plan), "Indexing")
         limit = int(self.settings.max_file_mb * 1024 * 1024)
-        parse = _Parse(limit, self.settings.load_options())
+        parse = ParseFile(limit, self.settings.load_options())
         batch: list[tuple[_Planned, LoadedDocument]] = []
         batch_chars = 0
         workers = parse_workers(self.settings.parse_workers, len(plan))
@@ -477,21 +452,15 @@ class Indexer:
                                  item.metadata, [], _now(), "pending")
                 )
         delete_sources(self.collection, sources)
-        delete_sources(self.cards_collection, sources)
         contextual = self.settings.contextual_headers
         # What the document is (title, parties, kind, period), derived where nobody said.
-        contexts = {item.source: derive_context(item.path.name, doc.sections, doc.title) for item, doc in batch}
-        metadata = {item.source: {**fill_missing(item.metadata, contexts[item.source]), "file_name": item.path.name}
-                    for item, _ in batch}
+        metadata = {}
+        for item, doc in batch:
+            derived = derive_context(item.path.name, doc.sections, doc.title)
+            metadata[item.source] = {**fill_missing(item.metadata, derived), "file_name": item.path.name}
         documents = [d for item, doc in batch
                      for d in to_documents(item.source, metadata[item.source], doc, contextual)]
         nodes = pipeline.run(documents=documents)
-        cards = [(item.source, card_text(metadata[item.source], contexts[item.source])) for item, _ in batch]
-        card_vectors = self.embed_model.get_text_embedding_batch([text for _, text in cards])
-        self.cards_collection.upsert(
-            ids=[card_id(source) for source, _ in cards], documents=[text for _, text in cards],
-            metadatas=[card_metadata(source, metadata[source]) for source, _ in cards], embeddings=card_vectors,
-        )
         ids: dict[str, list[str]] = {s: [] for s in sources}
         for node in sorted(nodes, key=lambda n: n.metadata["chunk"]):
             ids[node.metadata["source"]].append(node.node_id)
@@ -501,9 +470,6 @@ class Indexer:
                 (n.node_id, n.metadata["source"], embedded_text(n), n.get_content(), keyword_metadata(n.metadata))
                 for n in nodes
             )
-            self.cards.delete_sources(sources)
-            self.cards.add((card_id(source), source, text, text, card_metadata(source, metadata[source]))
-                           for source, text in cards)
             for item, _ in batch:
                 meta = metadata[item.source]
                 self.docstore.put(

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from indexing.periods import spell_out_periods
+
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS {t} (
+CREATE TABLE IF NOT EXISTS chunks (
     rowid     INTEGER PRIMARY KEY,
     id        TEXT NOT NULL UNIQUE,
     source    TEXT NOT NULL,
@@ -24,15 +26,15 @@ CREATE TABLE IF NOT EXISTS {t} (
     text      TEXT NOT NULL,   -- chunk text alone: what is shown
     metadata  TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS {t}_by_source ON {t}(source);
-CREATE VIRTUAL TABLE IF NOT EXISTS {t}_fts USING fts5(
-    body, content='{t}', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    body, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS {t}_ai AFTER INSERT ON {t} BEGIN
-    INSERT INTO {t}_fts(rowid, body) VALUES (new.rowid, new.body);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, body) VALUES (new.rowid, new.body);
 END;
-CREATE TRIGGER IF NOT EXISTS {t}_ad AFTER DELETE ON {t} BEGIN
-    INSERT INTO {t}_fts({t}_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
 END;
 """
 
@@ -94,27 +96,22 @@ def where_to_sql(clause: dict[str, Any] | None) -> tuple[str, list[Any]]:
 
 
 class KeywordIndex:
-    """BM25 over one table of rows: `chunks` (the passages) or `cards` (one row per document)."""
-
-    def __init__(self, db: sqlite3.Connection, table: str = "chunks") -> None:
-        if not table.isidentifier():
-            raise ValueError(f"not a table name: {table!r}")
+    def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self.table = table
-        db.executescript(SCHEMA.format(t=table))
+        db.executescript(SCHEMA)
 
     def add(self, rows: Iterable[tuple[str, str, str, str, dict[str, Any]]]) -> None:
         """Rows of (id, source, body, text, metadata); call inside the docstore's transaction."""
         self.db.executemany(
-            f"INSERT OR REPLACE INTO {self.table} (id, source, body, text, metadata) VALUES (?,?,?,?,?)",
-            ((i, s, b, t, json.dumps(m, ensure_ascii=False)) for i, s, b, t, m in rows),
+            "INSERT OR REPLACE INTO chunks (id, source, body, text, metadata) VALUES (?,?,?,?,?)",
+            ((i, s, spell_out_periods(b), t, json.dumps(m, ensure_ascii=False)) for i, s, b, t, m in rows),
         )
 
     def delete_sources(self, sources: list[str]) -> None:
-        self.db.executemany(f"DELETE FROM {self.table} WHERE source = ?", ((s,) for s in sources))
+        self.db.executemany("DELETE FROM chunks WHERE source = ?", ((s,) for s in sources))
 
     def count(self) -> int:
-        return self.db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
     def search(self, query: str, top_k: int, where: dict[str, Any] | None = None) -> list[KeywordHit]:
         """The top_k rows by BM25 among those that pass `where`.
@@ -124,24 +121,23 @@ class KeywordIndex:
         the query rank every match with the filter applied. Either way the result is the first top_k
         passing rows of the global BM25 order.
         """
-        expression = match_expression(query)
+        expression = match_expression(spell_out_periods(query))
         if expression is None:
             return []
         condition, params = where_to_sql(where)
-        t = self.table
         rows = self.db.execute(
             f"""SELECT c.id, c.source, c.text, c.metadata, t.rank FROM (
-                    SELECT rowid, bm25({t}_fts) AS rank FROM {t}_fts WHERE {t}_fts MATCH ?
+                    SELECT rowid, bm25(chunks_fts) AS rank FROM chunks_fts WHERE chunks_fts MATCH ?
                     ORDER BY rank LIMIT ?
-                ) AS t JOIN {t} c ON c.rowid = t.rowid
+                ) AS t JOIN chunks c ON c.rowid = t.rowid
                 WHERE {condition} ORDER BY t.rank LIMIT ?""",
             [expression, max(PREFILTER, 10 * top_k), *params, top_k],
         ).fetchall()
         if len(rows) < top_k:
             rows = self.db.execute(
-                f"""SELECT c.id, c.source, c.text, c.metadata, bm25({t}_fts) AS rank
-                    FROM {t}_fts JOIN {t} c ON c.rowid = {t}_fts.rowid
-                    WHERE {t}_fts MATCH ? AND {condition}
+                f"""SELECT c.id, c.source, c.text, c.metadata, bm25(chunks_fts) AS rank
+                    FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
+                    WHERE chunks_fts MATCH ? AND {condition}
                     ORDER BY rank LIMIT ?""",
                 [expression, *params, top_k],
             ).fetchall()

@@ -2,21 +2,27 @@
 
 Processes rather than threads: the loaders' Python work (text clean-up, DOCX and HTML parsing) holds
 the GIL that the embedder's batching needs, and a parser that crashes the process (a native
-library dying on a hostile PDF) takes down a worker, not the indexing run. Such a file fails with
-its own reason; the files that were in flight beside it are parsed again.
+library dying on a hostile PDF) takes down a worker, not the indexing run: that file fails with its
+own reason, the worker is restarted and the files queued behind it are parsed.
+
+The workers are `python -m indexing.parse_worker` processes fed pickled requests on a pipe, not a
+multiprocessing pool: spawn-based pools re-run the calling script in every child, which breaks any
+user script that indexes without an `if __name__ == "__main__"` guard.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
-from indexing.loaders import LoadedDocument, LoadError
+from indexing.loaders import LoadedDocument, LoadError, LoadOptions, load_file
 from indexing.loaders._ocr import OCR_WORKERS_ENV
 
 T = TypeVar("T")
@@ -24,68 +30,96 @@ T = TypeVar("T")
 CRASH_ERROR = "the parser crashed on this file (a native library died reading it); nothing of it was indexed"
 
 
-def _share_cores(ocr_workers: int) -> None:
-    os.environ[OCR_WORKERS_ENV] = str(ocr_workers)
+@dataclass(frozen=True)
+class ParseFile:
+    """Parse one file, given anything with a `.path`; picklable, and importing it in a worker is light."""
+
+    max_bytes: int
+    options: LoadOptions
+
+    def __call__(self, item: Any) -> LoadedDocument:
+        path: Path = item.path
+        return load_file(path, self.max_bytes, self.options)
 
 
-def _new_pool(workers: int) -> ProcessPoolExecutor:
-    # spawn, not fork: forking a process whose torch threads are running can deadlock the child.
-    # Each worker OCRs with its share of the cores, so that N workers do not start N x cores tesseracts.
-    share = max(1, (os.cpu_count() or 1) // workers)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_share_cores, initargs=(share,))
+class _Worker:
+    """One worker process; it answers its requests in the order it got them."""
 
+    def __init__(self, ocr_workers: int) -> None:
+        self.ocr_workers = ocr_workers
+        self.in_flight: deque[Any] = deque()
+        self._start()
 
-def _alone(load: Callable[[T], LoadedDocument], item: T) -> LoadedDocument | BaseException:
-    """Parse one file in a pool of its own, to tell whether it is the one that crashes the parser."""
-    pool = _new_pool(1)
-    try:
-        return pool.submit(load, item).result()
-    except BrokenProcessPool:
-        return LoadError(CRASH_ERROR)
-    except BaseException as err:  # handed to the consumer, which decides
-        return err
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def _start(self) -> None:
+        # Each worker OCRs with its share of the cores, so that N workers do not start N x cores tesseracts.
+        env = {**os.environ, OCR_WORKERS_ENV: str(self.ocr_workers)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "indexing.parse_worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env)
+
+    def send(self, request: Any) -> None:
+        self.in_flight.append(request)
+        self._write(request)
+
+    def _write(self, request: Any) -> None:
+        assert self.proc.stdin is not None
+        try:
+            pickle.dump(request, self.proc.stdin)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):  # it died; the read of its answer says so
+            pass
+
+    def receive(self) -> LoadedDocument | BaseException:
+        """The answer to the oldest request; a worker that died is restarted and given the rest again."""
+        assert self.proc.stdout is not None
+        self.in_flight.popleft()
+        try:
+            return pickle.load(self.proc.stdout)
+        except (EOFError, pickle.UnpicklingError, OSError):
+            self.close()
+            self._start()
+            for request in self.in_flight:
+                self._write(request)
+            return LoadError(CRASH_ERROR)
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 def parse_in_processes(
-    items: list[T], load: Callable[[T], LoadedDocument], workers: int, ahead: int | None = None
+    items: list[T], load: Callable[[T], LoadedDocument], workers: int, ahead: int = 2
 ) -> Iterator[tuple[T, LoadedDocument | BaseException]]:
     """(item, document or the error) for each item, in order; `load` must be picklable (a module-level function).
 
-    At most `ahead` files (default twice the workers) are parsed ahead of the consumer, which bounds
-    the memory that parsed text can take.
+    Each worker has at most `ahead` files queued, which bounds the memory that parsed text can take.
     """
-    limit = ahead or 2 * workers
-    pool = _new_pool(workers)
-    pending: deque[tuple[T, Future]] = deque()
+    share = max(1, (os.cpu_count() or 1) // workers)
+    pool = [_Worker(share) for _ in range(workers)]
+    order: deque[tuple[T, _Worker]] = deque()
     upcoming = iter(items)
 
     def fill() -> None:
-        while len(pending) < limit:
+        while True:
+            worker = min(pool, key=lambda w: len(w.in_flight))
+            if len(worker.in_flight) >= ahead:
+                return
             item = next(upcoming, None)
             if item is None:
                 return
-            pending.append((item, pool.submit(load, item)))
+            worker.send((load, item))
+            order.append((item, worker))
 
     try:
         fill()
-        while pending:
-            item, future = pending.popleft()
-            try:
-                result: LoadedDocument | BaseException = future.result()
-            except BrokenProcessPool:
-                # Some file in flight killed a worker. Find out which, alone, and start over with the rest.
-                waiting = [i for i, _ in pending]
-                pending.clear()
-                pool.shutdown(wait=True, cancel_futures=True)
-                result = _alone(load, item)
-                pool = _new_pool(workers)
-                upcoming = iter([*waiting, *upcoming])
-            except BaseException as err:  # handed to the consumer, which decides
-                result = err
+        while order:
+            item, worker = order.popleft()
+            result = worker.receive()
             fill()
             yield item, result
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in pool:
+            worker.close()

@@ -14,12 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from indexing.cards import DocumentSearch
 from indexing.keyword import WORD, KeywordIndex
 from indexing.metadata import GROUP_FLAG_PREFIX, PUBLIC_FLAG, where_clause
+from indexing.periods import document_years, spell_out_periods, years_named
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
+QUERIES_PER_CALL = 50
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.); damps the weight of top ranks
 
 # Keys llama-index and the indexer keep for their own bookkeeping; not shown to users.
@@ -76,26 +77,25 @@ class DenseRetriever:
         self.collection = collection
         self.embed_model = embed_model
 
-    def embed(self, queries: list[str]) -> list[list[float]]:
+    def search_many(self, queries: list[str], top_k: int, where: dict[str, Any] | None) -> list[list[RetrievedChunk]]:
         # Query embeddings (not text embeddings): models with a query instruction need it.
-        return [self.embed_model.get_query_embedding(q) for q in queries]
-
-    def search_many(
-        self, queries: list[str], top_k: int, where: dict[str, Any] | None,
-        embeddings: list[list[float]] | None = None,
-    ) -> list[list[RetrievedChunk]]:
-        embeddings = embeddings or self.embed(queries)
-        result = self.collection.query(
-            query_embeddings=embeddings, n_results=top_k, where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            [_chunk(cid, text, dict(meta or {}), 1.0 - float(dist), "dense")  # cosine distance → similarity
-             for cid, text, meta, dist in zip(ids, docs, metas, dists, strict=True)]
-            for ids, docs, metas, dists in zip(
-                result["ids"], result["documents"], result["metadatas"], result["distances"], strict=True
+        embeddings = [self.embed_model.get_query_embedding(q) for q in queries]
+        out: list[list[RetrievedChunk]] = []
+        # Chroma answers one query with all of them in one SQL statement: past a few hundred queries
+        # that statement has more variables than SQLite allows.
+        for start in range(0, len(embeddings), QUERIES_PER_CALL):
+            result = self.collection.query(
+                query_embeddings=embeddings[start : start + QUERIES_PER_CALL], n_results=top_k, where=where,
+                include=["documents", "metadatas", "distances"],
             )
-        ]
+            out += [
+                [_chunk(cid, text, dict(meta or {}), 1.0 - float(dist), "dense")  # cosine distance → similarity
+                 for cid, text, meta, dist in zip(ids, docs, metas, dists, strict=True)]
+                for ids, docs, metas, dists in zip(
+                    result["ids"], result["documents"], result["metadatas"], result["distances"], strict=True
+                )
+            ]
+        return out
 
 
 def wants_latest(query: str) -> bool:
@@ -112,20 +112,17 @@ def _date_of(chunk: RetrievedChunk) -> dt.date | None:
         return None
 
 
-def fuse(
-    rankings: list[list[RetrievedChunk]], k: int = RRF_K, weights: list[float] | None = None
-) -> list[RetrievedChunk]:
-    """Reciprocal rank fusion: each ranking adds weight / (k + rank) to a chunk's score (weight 1 by default)."""
+def fuse(rankings: list[list[RetrievedChunk]], k: int = RRF_K) -> list[RetrievedChunk]:
+    """Reciprocal rank fusion: each ranking adds 1 / (k + rank) to a chunk's score."""
     fused: dict[str, RetrievedChunk] = {}
-    for n, ranking in enumerate(rankings):
-        weight = weights[n] if weights else 1.0
+    for ranking in rankings:
         for rank, chunk in enumerate(ranking, 1):
             entry = fused.get(chunk.id)
             if entry is None:
                 entry = fused[chunk.id] = RetrievedChunk(
                     chunk.id, chunk.source, chunk.page, chunk.text, 0.0, chunk.metadata, {}
                 )
-            entry.score += weight / (k + rank)
+            entry.score += 1.0 / (k + rank)
             entry.signals.update(chunk.signals)
     return sorted(fused.values(), key=lambda c: -c.score)
 
@@ -144,15 +141,13 @@ def by_recency(candidates: list[RetrievedChunk]) -> list[RetrievedChunk]:
     return [c for _, c in sorted(dated, key=lambda pair: pair[0], reverse=True)]
 
 
-def by_document(candidates: list[RetrievedChunk], documents: list[str]) -> list[RetrievedChunk]:
-    """Candidates of the best-ranked documents first (in their own order within a document).
+def by_period(candidates: list[RetrievedChunk], years: set[str]) -> list[RetrievedChunk]:
+    """Candidates from documents of a year the question names (by title, period, date or file name), in order.
 
-    Fused as one more ranking, it lifts the chunks of the document the question is about, which the
-    chunk rankings alone miss when the chunk never names its document.
+    Fused as one more ranking for questions that name a year: a 10-K of 2017 and one of 2022 share
+    most of their words, and "FY2022" in the question is what tells them apart.
     """
-    rank = {source: i for i, source in enumerate(documents)}
-    chosen = [(rank[c.source], i, c) for i, c in enumerate(candidates) if c.source in rank]
-    return [c for _, _, c in sorted(chosen, key=lambda t: (t[0], t[1]))]
+    return [c for c in candidates if document_years(c.metadata) & years]
 
 
 def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
@@ -185,15 +180,11 @@ class Retriever:
 
     def __init__(
         self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40, reranker: Any = None,
-        documents: DocumentSearch | None = None, document_candidates: int = 10, document_weight: float = 1.0,
     ) -> None:
         self.dense = dense
         self.keyword = keyword
         self.candidates = candidates
         self.reranker = reranker  # e.g. indexing.rerank.CrossEncoderReranker; None = off
-        self.documents = documents  # document cards; None = chunks only
-        self.document_candidates = document_candidates
-        self.document_weight = document_weight
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword")
 
     def retrieve(
@@ -219,30 +210,28 @@ class Retriever:
         pool = max(self.candidates, 4 * top_k)
         # The keyword search runs on a worker thread while this one embeds the query and asks Chroma:
         # SQLite and torch both release the GIL, so hybrid costs about the slower of the two, not the sum.
+        # "FY22", "Q2'2023" and "2023Q2" are searched as "FY 2022", "Q2 2023": the forms titles and files use.
+        searched = [spell_out_periods(q) for q in queries]
         keyword_future = (
-            self._pool.submit(lambda: [self.keyword.search(q, pool, clause) for q in queries])
+            self._pool.submit(lambda: [self.keyword.search(q, pool, clause) for q in searched])
             if mode != "dense" else None
         )
-        vectors = self.dense.embed(queries) if mode != "keyword" else None
-        dense = self.dense.search_many(queries, pool, clause, vectors) if vectors else [[] for _ in queries]
-        documents = (self.documents.rank_many(queries, self.document_candidates, clause, vectors)
-                     if self.documents is not None and mode == "hybrid" else [[] for _ in queries])
+        dense = self.dense.search_many(searched, pool, clause) if mode != "keyword" else [[] for _ in queries]
         keyword = keyword_future.result() if keyword_future is not None else [[] for _ in queries]
         out = []
-        for query, dense_hits, hits, docs in zip(queries, dense, keyword, documents, strict=True):
+        for query, dense_hits, hits in zip(queries, dense, keyword, strict=True):
             keyword_hits = [_chunk(h.id, h.text, h.metadata, h.score, "keyword") for h in hits]
             if mode == "dense":
                 ranked = dense_hits
             elif mode == "keyword":
                 ranked = keyword_hits
             else:
-                rankings, weights = [dense_hits, keyword_hits], [1.0, 1.0]
-                if docs:
-                    rankings.append(by_document(fuse(rankings), docs))
-                    weights.append(self.document_weight)
-                ranked = fuse(rankings, weights=weights)
+                ranked = fuse([dense_hits, keyword_hits])
+                years = years_named(query)
+                if years:
+                    ranked = fuse([dense_hits, keyword_hits, by_period(ranked[:pool], years)])
                 if wants_latest(query):
-                    ranked = fuse([*rankings, by_recency(ranked[:pool])], weights=[*weights, 1.0])
+                    ranked = fuse([dense_hits, keyword_hits, by_recency(ranked[:pool])])
             needed = max(top_k, self.reranker.candidates) if self.reranker is not None else top_k
             ranked = drop_near_duplicates(ranked, limit=needed)
             if self.reranker is not None:

@@ -1,4 +1,4 @@
-"""Documents nobody described: context derived from the file name and first pages, and document cards in retrieval."""
+"""Documents nobody described: context derived from the file name and first pages, and used by retrieval."""
 
 from __future__ import annotations
 
@@ -77,27 +77,8 @@ def test_a_chunk_is_found_by_what_its_document_is_about(make_home) -> None:
     record = {r.source: r for r in svc.sources()}[str(paths["Osprey", 2022])]
     assert record.metadata["parties"] == "Osprey Corporation"
     assert record.metadata["title"] == "OSPREY 2022 annual report"
-    assert svc.indexer.cards.count() == 4 and svc.indexer.cards_collection.count() == 4
 
     for (company, year), path in paths.items():
         top = svc.retrieve([f"What was total net revenue of {company} in {year}?"], top_k=3)[0]
         assert top[0].source == str(path), (company, year, [c.source for c in top])
         assert "revenue" in top[0].text
-
-
-def test_cards_follow_the_viewer_s_groups_and_removal(make_home) -> None:
-    home = make_home()
-    corpus = home.parent / "filings"
-    corpus.mkdir()
-    secret = _filing(corpus, "Kestrel", 2022, "355.9")
-    (corpus / f"{secret.name}.meta.yaml").write_text("groups: [leadership]\n")
-    public = _filing(corpus, "Osprey", 2022, "412.7")
-    svc = AssistantService(load_settings(home))
-    svc.index([corpus])
-    search = svc.retriever.documents
-    from indexing.metadata import where_clause
-
-    assert search.rank_many(["Kestrel Corporation"], 5, where_clause(None, []))[0] == [str(public)]
-    assert search.rank_many(["Kestrel Corporation"], 5, where_clause(None, ["leadership"]))[0][0] == str(secret)
-    svc.remove([str(secret)])
-    assert svc.indexer.cards.count() == 1 and svc.indexer.cards_collection.count() == 1

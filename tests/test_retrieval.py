@@ -116,3 +116,12 @@ def test_bad_questions_and_filters(demo_home: Path) -> None:
         svc.retrieve(["bids"], mode="magic")
     res = run_cli("retrieve", "bids", "--where", "colour=blue", home=demo_home)
     assert res.returncode == 2 and "colour" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_hundreds_of_questions_in_one_call(demo_home: Path) -> None:
+    """Chroma puts every query of a call into one SQL statement; a bulk evaluation must not hit SQLite's limit."""
+    svc = AssistantService(load_settings(demo_home))
+    questions = [q for q, _ in _answerable()] * 14  # over 1 000: Chroma failed at 1 000 before batching
+    results = svc.retrieve(questions, top_k=3)
+    assert len(results) == len(questions) and all(len(r) == 3 for r in results)
+    assert [c.id for c in results[0]] == [c.id for c in results[len(_answerable())]]
