@@ -4,6 +4,7 @@
     python bench/real_corpora.py                  # every corpus: index both pipelines, then ask both
     python bench/real_corpora.py --corpora financebench --keep /tmp/rc   # keep the indexes; a rerun reuses them
     python bench/real_corpora.py --max-docs 5     # a quick look on the first files of each corpus
+    python bench/real_corpora.py --sweep 160/20,220/40,300/30   # ours at several chunk sizes: quality, time
 
 The plain pipeline is what a ten-line llama-index script does: `SimpleDirectoryReader` (with pypdf
 per page for PDFs, as llama-index-readers-file's PDFReader does) → `SentenceSplitter(512, 64)` → the
@@ -123,11 +124,13 @@ class PlainPipeline:
 
 # ------------------------------------------------------------------------------------ ours
 class OurPipeline:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, config: str = "") -> None:
         from assistant.config import load_settings
         from assistant.services import AssistantService
 
         home.mkdir(parents=True, exist_ok=True)
+        if config:
+            (home / "config.toml").write_text(config)
         self.service = AssistantService(load_settings(home))
         self.report: dict[str, Any] = {}
 
@@ -199,6 +202,23 @@ def run_corpus(name: str, folder: Path, work: Path, max_docs: int | None, reuse:
     return result
 
 
+def sweep(name: str, folder: Path, work: Path, shapes: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Ours at several chunk sizes and overlaps (in embedder tokens): quality and index time of each, one run."""
+    questions = load_questions(folder)
+    rows = []
+    for size, overlap in shapes:
+        home = work / f"ours-{size}-{overlap}"
+        shutil.rmtree(home, ignore_errors=True)
+        ours = OurPipeline(home, f"[indexing]\nchunk_size = {size}\nchunk_overlap = {overlap}\n")
+        _, seconds = timed(ours.build, folder / "docs")
+        row = {"chunk_size": size, "overlap": overlap, **score(questions, ours.rank(questions)),
+               "chunks": ours.chunks(), "index_s": round(seconds, 1)}
+        log(f"  {name} {size}/{overlap}: {row}")
+        rows.append(row)
+        shutil.rmtree(home, ignore_errors=True)
+    return rows
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     for name, r in results.items():
         log(f"\n{name} ({r['documents']} documents, {r['questions']} questions)")
@@ -218,6 +238,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="where `bench/corpora.py fetch` laid them out")
     parser.add_argument("--max-docs", type=int, help="only the first N documents of each corpus (and their questions)")
     parser.add_argument("--keep", type=Path, help="keep the indexes here; a rerun reuses them (retrieval only)")
+    parser.add_argument("--sweep", metavar="SIZE/OVERLAP,...",
+                        help="instead: ours at these chunk sizes, e.g. 160/20,220/40,300/30 (no plain pipeline)")
     args = parser.parse_args()
     names = [n for n in args.corpora.split(",") if n]
     problems = check(names, args.data) if not args.max_docs else []
@@ -225,9 +247,14 @@ def main() -> None:
         for problem in problems:
             log(problem)
         raise SystemExit("the corpora are missing or changed: run `python bench/corpora.py fetch` (see its --help)")
-    results = {}
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
         root = args.keep or Path(tmp)
+        if args.sweep:
+            shapes = [(int(a), int(b)) for a, b in (pair.split("/") for pair in args.sweep.split(","))]
+            results = {name: sweep(name, args.data / name, root / name, shapes) for name in names}
+            print(json.dumps(results))
+            return
         for name in names:
             results[name] = run_corpus(name, args.data / name, root / name, args.max_docs, reuse=bool(args.keep))
     print_table(results)
