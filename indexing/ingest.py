@@ -27,12 +27,7 @@ from indexing.config import IndexingSettings
 from indexing.doc_context import derive_context, fill_missing
 from indexing.docstore import DocStore, SourceRecord
 from indexing.keyword import KeywordIndex
-from indexing.loaders import (
-    SUPPORTED_SUFFIXES,
-    LoadedDocument,
-    LoadError,
-    is_supported,
-)
+from indexing.loaders import SUPPORTED_SUFFIXES, LoadedDocument, LoadError, is_supported
 from indexing.metadata import (
     MetadataError,
     is_metadata_file,

@@ -2,8 +2,8 @@
 
 Metadata filters and the viewer's groups are applied inside both searches. Hybrid retrieval then
 fuses the two rankings, adds a ranking by date when the question asks for the latest or most recent
-document, and drops near-duplicate chunks so that the same paragraph in several files does not
-crowd out the top-k.
+document and one of the documents of a year the question names, and drops near-duplicate chunks so
+that the same paragraph in several files does not crowd out the top-k.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class Retriever:
     """The retrieval service: one entry point for the three modes."""
 
     def __init__(
-        self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40, reranker: Any = None,
+        self, dense: DenseRetriever, keyword: KeywordIndex, candidates: int = 40, reranker: Any = None
     ) -> None:
         self.dense = dense
         self.keyword = keyword
@@ -227,11 +227,13 @@ class Retriever:
                 ranked = keyword_hits
             else:
                 ranked = fuse([dense_hits, keyword_hits])
+                # What the question says of the documents it wants: of a named year, or the newest.
                 years = years_named(query)
-                if years:
-                    ranked = fuse([dense_hits, keyword_hits, by_period(ranked[:pool], years)])
+                preferences = [by_period(ranked[:pool], years)] if years else []
                 if wants_latest(query):
-                    ranked = fuse([dense_hits, keyword_hits, by_recency(ranked[:pool])])
+                    preferences.append(by_recency(ranked[:pool]))
+                if preferences:
+                    ranked = fuse([dense_hits, keyword_hits, *preferences])
             needed = max(top_k, self.reranker.candidates) if self.reranker is not None else top_k
             ranked = drop_near_duplicates(ranked, limit=needed)
             if self.reranker is not None:

@@ -68,8 +68,9 @@ def test_a_chunk_is_found_by_what_its_document_is_about(make_home) -> None:
     home = make_home()
     corpus = home.parent / "filings"
     corpus.mkdir()
-    paths = {(c, y): _filing(corpus, c, y, r) for c, y, r in
-             (("Kestrel", 2021, "310.4"), ("Kestrel", 2022, "355.9"), ("Osprey", 2022, "412.7"), ("Merlin", 2022, "98.1"))}
+    filings = (("Kestrel", 2021, "310.4"), ("Kestrel", 2022, "355.9"), ("Osprey", 2022, "412.7"),
+               ("Merlin", 2022, "98.1"))
+    paths = {(c, y): _filing(corpus, c, y, r) for c, y, r in filings}
     svc = AssistantService(load_settings(home))
     report = svc.index([corpus])
     assert report.added == 4 and not report.failed
@@ -78,7 +79,21 @@ def test_a_chunk_is_found_by_what_its_document_is_about(make_home) -> None:
     assert record.metadata["parties"] == "Osprey Corporation"
     assert record.metadata["title"] == "OSPREY 2022 annual report"
 
+    # The year as questions write it: FY22, Q4'2021, fiscal 2022.
+    asked = {("Kestrel", 2021): "in Q4'2021", ("Kestrel", 2022): "in FY22", ("Osprey", 2022): "for fiscal 2022",
+             ("Merlin", 2022): "in 2022"}
     for (company, year), path in paths.items():
-        top = svc.retrieve([f"What was total net revenue of {company} in {year}?"], top_k=3)[0]
+        top = svc.retrieve([f"What was total net revenue of {company} {asked[company, year]}?"], top_k=3)[0]
         assert top[0].source == str(path), (company, year, [c.source for c in top])
         assert "revenue" in top[0].text
+
+
+def test_periods_are_spelled_alike_in_questions_and_documents() -> None:
+    from indexing.periods import document_years, spell_out_periods, years_named
+
+    assert spell_out_periods("Adobe's FY22 margin") == "Adobe's FY 2022 margin"
+    assert spell_out_periods("Pfizer Q2'2023 and 2023Q2") == "Pfizer Q2 2023 and Q2 2023"
+    assert years_named("What drove growth in FY2023/24?") == {"2023", "2024"}
+    assert years_named("ISBN 9781234567897, PubMed 10135926") == set()
+    assert document_years({"title": "ADBE 10K FY15", "file_name": "ADOBE_2015_10K.pdf"}) == {"2015"}
+    assert document_years({"title": "Annual report", "date": "2024-04-01"}) == {"2024"}

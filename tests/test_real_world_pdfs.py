@@ -41,8 +41,8 @@ def test_a_1000_page_filing_loads_every_page_with_its_number(tmp_path: Path) -> 
 def test_a_noise_title_gives_way_to_the_file_name(tmp_path: Path, make_home, title: str) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
-    _pdf(folder / "2023 Q1 ACME.pdf", ["ACME Widgets Ltd quarterly update. ACME Widgets Ltd revenue rose to 41 million."],
-         title=title)
+    text = "ACME Widgets Ltd quarterly update. ACME Widgets Ltd revenue rose to 41 million."
+    _pdf(folder / "2023 Q1 ACME.pdf", [text], title=title)
     svc = AssistantService(load_settings(make_home()))
     report = svc.index([folder])
     assert report.added == 1 and not report.failed
