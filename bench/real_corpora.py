@@ -11,7 +11,9 @@ per page for PDFs, as llama-index-readers-file's PDFReader does) → `SentenceSp
 same MiniLM embedder → Chroma, then `as_retriever`. Ours is `assistant index` and `assistant retrieve`
 with the default settings (hybrid retrieval), on a fresh home.
 
-Figures per corpus, for both pipelines: document-level hit@1, hit@5 and MRR@10 (a question hits when a
+With `--bare`, a third pipeline: the same script with the chunks embedded without the file path that
+`SimpleDirectoryReader` puts in each (the ten-line script of issue 12 did that). Figures per corpus,
+for each pipeline: document-level hit@1, hit@5 and MRR@10 (a question hits when a
 file it names is among the first k distinct files of the top 30 chunks), end-to-end index time from a
 cold start (parsing, embedding and storing, model load included), chunks; for ours also the no-op
 re-index time as a share of the full index. Ratios are ours / plain. Goals (issue 12): hit@1 >= 1.6x
@@ -68,10 +70,15 @@ def _embedder_folder() -> str:
 
 
 class PlainPipeline:
-    """The baseline, written as a newcomer to llama-index would write it."""
+    """The baseline, written as a newcomer to llama-index would write it.
 
-    def __init__(self, folder: Path) -> None:
+    `bare` drops what `SimpleDirectoryReader` adds: it embeds each chunk's file path with it, which
+    is document context of a kind; the bare script embeds the page text alone.
+    """
+
+    def __init__(self, folder: Path, bare: bool = False) -> None:
         self.folder = folder
+        self.bare = bare
         self.index: Any = None
         self.chunks = 0
 
@@ -94,6 +101,9 @@ class PlainPipeline:
 
         reader = SimpleDirectoryReader(input_files=[str(p) for p in files], file_extractor={".pdf": PypdfPages()})
         docs = reader.load_data()
+        if self.bare:
+            for doc in docs:
+                doc.excluded_embed_metadata_keys = list(doc.metadata)
         embed = HuggingFaceEmbedding(model_name=_embedder_folder())
         client = chromadb.PersistentClient(str(self.folder), settings=chromadb.Settings(anonymized_telemetry=False))
         collection = client.get_or_create_collection("plain", metadata={"hnsw:space": "cosine"})
@@ -155,7 +165,7 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - started
 
 
-def run_corpus(name: str, folder: Path, work: Path, max_docs: int | None, reuse: bool) -> dict[str, Any]:
+def run_corpus(name: str, folder: Path, work: Path, max_docs: int | None, reuse: bool, bare: bool) -> dict[str, Any]:
     files = documents(folder)[:max_docs] if max_docs else documents(folder)
     names = {p.name for p in files}
     questions = [q for q in load_questions(folder) if q.gold & names]
@@ -169,14 +179,18 @@ def run_corpus(name: str, folder: Path, work: Path, max_docs: int | None, reuse:
     result: dict[str, Any] = {"documents": len(files), "questions": len(questions)}
     log(f"{name}: {len(files)} documents, {len(questions)} questions")
 
-    plain = PlainPipeline(work / "plain")
-    if reuse and (work / "plain").exists():
-        plain.open()
-        plain_seconds = None
-    else:
-        shutil.rmtree(work / "plain", ignore_errors=True)
-        _, plain_seconds = timed(plain.build, files)
-        log(f"  plain: {plain.chunks} chunks in {plain_seconds:.1f} s")
+    baselines = {}
+    for label in ("plain", "bare") if bare else ("plain",):
+        plain = PlainPipeline(work / label, bare=label == "bare")
+        if reuse and (work / label).exists():
+            plain.open()
+            seconds = None
+        else:
+            shutil.rmtree(work / label, ignore_errors=True)
+            _, seconds = timed(plain.build, files)
+            log(f"  {label}: {plain.chunks} chunks in {seconds:.1f} s")
+        baselines[label] = (plain, seconds)
+    plain, plain_seconds = baselines["plain"]
 
     reused = reuse and (work / "ours").exists()
     if not reused:
@@ -189,8 +203,9 @@ def run_corpus(name: str, folder: Path, work: Path, max_docs: int | None, reuse:
         log(f"  ours: {ours.chunks()} chunks in {ours_seconds:.1f} s ({len(report['failed'])} failed)")
     _, noop_seconds = timed(ours.build, docs)
 
-    result["plain"] = {**score(questions, plain.rank(questions)), "chunks": plain.chunks,
-                       "index_s": None if plain_seconds is None else round(plain_seconds, 1)}
+    for label, (pipeline, seconds) in baselines.items():
+        result[label] = {**score(questions, pipeline.rank(questions)), "chunks": pipeline.chunks,
+                         "index_s": None if seconds is None else round(seconds, 1)}
     result["ours"] = {**score(questions, ours.rank(questions)), "chunks": ours.chunks(),
                       "index_s": None if ours_seconds is None else round(ours_seconds, 1),
                       "noop_reindex_s": round(noop_seconds, 2), "failed": len(report["failed"])}
@@ -199,6 +214,9 @@ def run_corpus(name: str, folder: Path, work: Path, max_docs: int | None, reuse:
     if plain_seconds and ours_seconds:
         result["ratio"]["index_time"] = round(ours_seconds / plain_seconds, 2)
         result["ratio"]["noop_share"] = round(noop_seconds / ours_seconds, 3)
+    if "bare" in result:
+        result["ratio_bare"] = {k: round(result["ours"][k] / result["bare"][k], 2) if result["bare"][k] else None
+                                for k in ("hit@1", "hit@5", "mrr@10")}
     return result
 
 
@@ -223,13 +241,15 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     for name, r in results.items():
         log(f"\n{name} ({r['documents']} documents, {r['questions']} questions)")
         log(f"  {'':6s} {'hit@1':>6s} {'hit@5':>6s} {'MRR@10':>7s} {'chunks':>7s} {'index s':>8s}")
-        for who in ("plain", "ours"):
+        for who in [w for w in ("plain", "bare", "ours") if w in r]:
             m = r[who]
             seconds = "reused" if m["index_s"] is None else f"{m['index_s']:.1f}"
             log(f"  {who:6s} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['mrr@10']:7.3f} {m['chunks']:7d} {seconds:>8s}")
         ratio = r["ratio"]
         line = "  ratio  " + "  ".join(f"{k} {v}" for k, v in ratio.items())
         log(line + f"  (no-op re-index {r['ours']['noop_reindex_s']} s)")
+        if "ratio_bare" in r:
+            log("  ours / bare  " + "  ".join(f"{k} {v}" for k, v in r["ratio_bare"].items()))
 
 
 def main() -> None:
@@ -238,6 +258,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="where `bench/corpora.py fetch` laid them out")
     parser.add_argument("--max-docs", type=int, help="only the first N documents of each corpus (and their questions)")
     parser.add_argument("--keep", type=Path, help="keep the indexes here; a rerun reuses them (retrieval only)")
+    parser.add_argument("--bare", action="store_true",
+                        help="also the plain script without llama-index's file path in each embedded chunk")
     parser.add_argument("--sweep", metavar="SIZE/OVERLAP,...",
                         help="instead: ours at these chunk sizes, e.g. 160/20,220/40,300/30 (no plain pipeline)")
     args = parser.parse_args()
@@ -256,7 +278,8 @@ def main() -> None:
             print(json.dumps(results))
             return
         for name in names:
-            results[name] = run_corpus(name, args.data / name, root / name, args.max_docs, reuse=bool(args.keep))
+            results[name] = run_corpus(name, args.data / name, root / name, args.max_docs, reuse=bool(args.keep),
+                                       bare=args.bare)
     print_table(results)
     print(json.dumps(results))
 

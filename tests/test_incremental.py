@@ -89,7 +89,7 @@ def test_cli_index_sources_remove_json(tmp_path: Path, make_home) -> None:
     res = run_cli("index", str(corpus), "--meta", "doc_type=kms_fact", "--json", home=home)
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
-    assert set(report) == {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds"}
+    assert set(report) == {"added", "updated", "unchanged", "removed", "failed", "warnings", "chunks", "seconds"}
     assert report["added"] == 3
 
     res = run_cli("sources", "--json", home=home)
