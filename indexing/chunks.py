@@ -10,7 +10,7 @@ from typing import Any
 
 from llama_index.core.schema import BaseNode, Document, MetadataMode, TransformComponent
 
-from indexing.doc_context import readable_stem
+from indexing.doc_context import PARTY_KEYS, readable_stem
 from indexing.loaders import LoadedDocument
 from indexing.metadata import flatten_for_store
 
@@ -20,8 +20,6 @@ def chunk_id(source: str, index: int) -> str:
 
 
 CONTEXT_KEY = "context"
-# Metadata keys that name who a document is from or about, in the order they are worth mentioning.
-_PARTY_KEYS = ("company", "client", "customer", "issuer", "author", "organisation", "organization", "parties")
 
 
 def context_header(meta: dict[str, Any], heading: str | None) -> str:
@@ -34,7 +32,7 @@ def context_header(meta: dict[str, Any], heading: str | None) -> str:
     """
     title = str(meta.get("title") or "")
     parts = [title] if title else []
-    parts += [str(meta[k]) for k in _PARTY_KEYS if meta.get(k)]
+    parts += [str(meta[k]) for k in PARTY_KEYS if meta.get(k)]
     doc_type = str(meta.get("doc_type", "")).replace("_", " ")
     if doc_type:
         outcome = meta.get("outcome")

@@ -19,10 +19,9 @@ from typing import Any
 
 from indexing.loaders import Section
 from indexing.loaders._common import sensible_title
+from indexing.periods import YEAR, YEARS, spell_out_periods
 
 LEAD_CHARS = 6000  # of the first pages' text: enough for a cover page and a filing's front matter
-SUMMARY_WORDS = 80
-_YEAR = r"(?:19[5-9]\d|20\d\d)"
 
 # Kinds of document, as (label, pattern over the file name and the first pages). First match wins,
 # so the specific ones come first. Labels are what a person would call the document.
@@ -56,12 +55,12 @@ _ROLE_PARTY = re.compile(
 _PERIOD_ENDED = re.compile(
     rf"(?:fiscal )?(year|quarter|quarterly period|period|three months|six months|nine months|twelve months)"
     rf" ended,?\s+((?:january|february|march|april|may|june|july|august|september|october|november|december)"
-    rf"\s+\d{{1,2}},?\s+{_YEAR})", re.I,
+    rf"\s+\d{{1,2}},?\s+{YEAR})", re.I,
 )
-_NAME_QUARTER = re.compile(rf"(?:(?<![A-Za-z])Q([1-4])[ _-]?({_YEAR})|({_YEAR})[ _-]?Q([1-4])(?!\d))", re.I)
-_NAME_FY = re.compile(r"(?<![A-Za-z])FY[ _-]?(\d{2}|\d{4})(?!\d)", re.I)
-_NAME_YEAR = re.compile(rf"(?<!\d){_YEAR}(?!\d)")
-_DATED = re.compile(rf"(?<!\d)({_YEAR})[-_.](\d\d)[-_.](\d\d)(?!\d)")
+# On a file name spelled out by `spell_out_periods`: "2023Q2", "Q2-23" and "FY22" are "Q2 2023", "FY 2022".
+_NAME_QUARTER = re.compile(rf"(?<![A-Za-z])Q([1-4]) ({YEAR})(?!\d)", re.I)
+_NAME_FY = re.compile(rf"(?<![A-Za-z])FY ({YEAR})(?!\d)", re.I)
+_DATED = re.compile(rf"(?<!\d)({YEAR})[-_.](\d\d)[-_.](\d\d)(?!\d)")
 
 
 @dataclass
@@ -70,7 +69,6 @@ class DocumentContext:
     parties: list[str] = field(default_factory=list)
     kind: str | None = None
     period: str | None = None
-    summary: str = ""
 
     def as_metadata(self) -> dict[str, Any]:
         """The derived fields as metadata keys (empty ones left out)."""
@@ -89,8 +87,6 @@ class DocumentContext:
 def readable_stem(file_name: str) -> str:
     """`AMAZON_2017_10K.pdf` -> `AMAZON 2017 10K`: the file name as words."""
     stem = Path(file_name).stem
-    for suffix in (".tar",):
-        stem = stem.removesuffix(suffix)
     return " ".join(re.sub(r"[_+]+|(?<=[a-z])(?=[A-Z])|(?<=\D)-(?=\D)", " ", stem).split())
 
 
@@ -170,26 +166,19 @@ def derive_kind(file_name: str, lead: str) -> str | None:
 
 def derive_period(file_name: str, lead: str) -> str | None:
     """"Q2 2023", "FY2022" or "2017" from the file name, else "year ended December 31, 2022" from the text."""
-    stem = readable_stem(file_name)
+    stem = spell_out_periods(readable_stem(file_name))
     if m := _NAME_QUARTER.search(stem):
-        quarter, year = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-        return f"Q{quarter} {year}"
+        return f"Q{m.group(1)} {m.group(2)}"
     if m := _DATED.search(Path(file_name).stem):
         return f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
     if m := _NAME_FY.search(stem):
-        year = m.group(1)
-        return f"FY{year if len(year) == 4 else '20' + year}"
+        return f"FY{m.group(1)}"
     if m := _PERIOD_ENDED.search(lead):
         return f"{m.group(1).lower()} ended {' '.join(m.group(2).split())}"
-    if m := _NAME_YEAR.search(stem):
+    if m := YEARS.search(stem):
         return m.group(0)
-    years = Counter(_NAME_YEAR.findall(lead[:3000]))
+    years = Counter(YEARS.findall(lead[:3000]))
     return years.most_common(1)[0][0] if years else None
-
-
-def summary(sections: Sequence[Section], words: int = SUMMARY_WORDS) -> str:
-    text = " ".join(" ".join(s.text.split()) for s in sections[:3])
-    return " ".join(text.split()[:words])
 
 
 _GENERIC_NAME_WORDS = frozenset(
@@ -213,13 +202,14 @@ def derive_context(file_name: str, sections: Sequence[Section], metadata_title: 
         parties=derive_parties(lead),
         kind=derive_kind(file_name, lead),
         period=derive_period(file_name, lead),
-        summary=summary(sections),
     )
 
 
+# Metadata keys that name who a document is from or about, in the order they are worth mentioning.
+PARTY_KEYS = ("company", "client", "customer", "issuer", "author", "organisation", "organization", "parties")
 # Keys given by people that make a derived one redundant: a sidecar's `company` is the party.
 _GIVEN_FOR = {
-    "parties": ("company", "client", "customer", "issuer", "author", "organisation", "organization", "parties"),
+    "parties": PARTY_KEYS,
     "kind": ("doc_type", "kind"),
     "period": ("date", "period"),
     "title": ("title",),

@@ -8,14 +8,15 @@ the same way on both sides, and ranking documents of the named year first, fixes
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
-_YEAR = r"(?:19[5-9]\d|20\d\d)"
-_FY = re.compile(r"(?<![A-Za-z])FY\s?['’]?(\d{4}|\d{2})(?!\d)", re.I)
-_QUARTER_FIRST = re.compile(rf"(?<![A-Za-z])Q([1-4])\s?['’]?({_YEAR}|\d{{2}})(?!\d)", re.I)
-_YEAR_FIRST = re.compile(rf"(?<!\d)({_YEAR})\s?Q([1-4])(?!\d)", re.I)
-_SPLIT_YEAR = re.compile(rf"(?<!\d)({_YEAR})\s?[/-]\s?(\d{{2}})(?![\d/-])")  # "2023/24": a fiscal year over two
-_YEARS = re.compile(rf"(?<!\d){_YEAR}(?!\d)")
+YEAR = r"(?:19[5-9]\d|20\d\d)"
+YEARS = re.compile(rf"(?<!\d){YEAR}(?!\d)")
+_FY = re.compile(r"(?<![A-Za-z])FY[\s_-]?['’]?(\d{4}|\d{2})(?!\d)", re.I)
+_QUARTER_FIRST = re.compile(rf"(?<![A-Za-z])Q([1-4])[\s_-]?['’]?({YEAR}|\d{{2}})(?!\d)", re.I)
+_YEAR_FIRST = re.compile(rf"(?<!\d)({YEAR})[\s_-]?Q([1-4])(?!\d)", re.I)
+_SPLIT_YEAR = re.compile(rf"(?<!\d)({YEAR})\s?[/-]\s?(\d{{2}})(?![\d/-])")  # "2023/24": a fiscal year over two
 # Metadata that says which period a whole document is of.
 _PERIOD_KEYS = ("title", "period", "date", "file_name")
 
@@ -33,14 +34,14 @@ def spell_out_periods(text: str) -> str:
 
 
 def years_named(text: str) -> set[str]:
-    return set(_YEARS.findall(spell_out_periods(text)))
+    return set(YEARS.findall(spell_out_periods(text)))
 
 
 def document_years(metadata: dict[str, Any]) -> set[str]:
     """The years a document is of, by its title, period, date and file name (not by what its text mentions)."""
-    found: set[str] = set()
-    for key in _PERIOD_KEYS:
-        value = metadata.get(key)
-        if value:
-            found |= years_named(str(value).replace("_", " "))
-    return found
+    return _years_of(tuple(str(metadata.get(key) or "") for key in _PERIOD_KEYS))
+
+
+@lru_cache(maxsize=4096)  # asked for every candidate chunk of every question; a document's chunks share it
+def _years_of(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(year for value in values if value for year in years_named(value.replace("_", " ")))

@@ -210,13 +210,14 @@ class Retriever:
         pool = max(self.candidates, 4 * top_k)
         # The keyword search runs on a worker thread while this one embeds the query and asks Chroma:
         # SQLite and torch both release the GIL, so hybrid costs about the slower of the two, not the sum.
-        # "FY22", "Q2'2023" and "2023Q2" are searched as "FY 2022", "Q2 2023": the forms titles and files use.
-        searched = [spell_out_periods(q) for q in queries]
         keyword_future = (
-            self._pool.submit(lambda: [self.keyword.search(q, pool, clause) for q in searched])
+            self._pool.submit(lambda: [self.keyword.search(q, pool, clause) for q in queries])
             if mode != "dense" else None
         )
-        dense = self.dense.search_many(searched, pool, clause) if mode != "keyword" else [[] for _ in queries]
+        # "FY22", "Q2'2023" and "2023Q2" are embedded as "FY 2022", "Q2 2023": the forms titles and files use
+        # (the keyword index spells out its queries itself, as it does its rows).
+        dense = (self.dense.search_many([spell_out_periods(q) for q in queries], pool, clause)
+                 if mode != "keyword" else [[] for _ in queries])
         keyword = keyword_future.result() if keyword_future is not None else [[] for _ in queries]
         out = []
         for query, dense_hits, hits in zip(queries, dense, keyword, strict=True):
