@@ -23,12 +23,16 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.appdb import AppDB, api_keys, login_failures, now_iso, sessions, users
+from assistant.errors import InputError, Kind
 
 ROLES = ("staff", "admin", "evaluator")
 PERMISSIONS: dict[str, set[str]] = {
     "staff": {"chat"},
     "evaluator": {"chat", "reports"},
     "admin": {"chat", "documents", "users", "engines", "reports", "jobs:all"},
+    # The command line without --user: whoever can run it on the server owns the deployment. Not a
+    # role an account can have (ROLES), so no sign-in ever gets it.
+    "operator": {"chat", "documents", "users", "engines", "reports", "jobs:all", "unrestricted"},
 }
 
 BAD_LOGIN = "wrong user name or password"
@@ -47,12 +51,14 @@ FAILURE_DELAY_S = 0.2
 FAILURE_DELAY_CAP_S = 2.0
 
 
-class AccountError(ValueError):
+class AccountError(InputError):
     """A message for the user: unknown role, user exists, bad name or password…"""
 
 
 class AuthError(AccountError):
     """A refused login: always BAD_LOGIN (never which part was wrong) or a throttle message."""
+
+    kind: Kind = "denied"
 
 
 @dataclass(frozen=True)

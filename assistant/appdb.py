@@ -103,6 +103,15 @@ jobs = Table(
     sqlite_autoincrement=True,
 )
 
+# A job's metrics as it logs them (a training run's loss curve): any web process can draw the plot.
+# Its own table, so databases made before it gain it without touching the jobs table.
+job_metrics = Table(
+    "job_metrics", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False, index=True),
+    Column("row", JSON, nullable=False),
+)
+
 conversations = Table(
     "conversations", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -54,11 +54,19 @@ class Answer:
     found: bool
     sources: list[RetrievedChunk] = field(default_factory=list)
     query: str = ""  # what was searched: the question, or its standalone rewrite
+    # The number each source had in the prompt, which is the number the answer cites it by: an answer
+    # citing only [3] shows one source, numbered 3. Empty means 1, 2, 3, ...
+    numbers: list[int] = field(default_factory=list)
+
+    def cited(self) -> list[tuple[int, RetrievedChunk]]:
+        return list(zip(self.numbers or range(1, len(self.sources) + 1), self.sources, strict=True))
+
+    def sources_json(self) -> list[dict[str, Any]]:
+        return [{"n": n, **s.to_json()} for n, s in self.cited()]
 
     def to_json(self, with_question: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"question": self.question} if with_question else {}
-        out.update(answer=self.answer, engine=self.engine, found=self.found,
-                   sources=[s.to_json() for s in self.sources])
+        out.update(answer=self.answer, engine=self.engine, found=self.found, sources=self.sources_json())
         return out
 
 
@@ -148,10 +156,11 @@ def build_messages(
     return [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": question}], used
 
 
-def cited_sources(answer: str, used: list[RetrievedChunk]) -> list[RetrievedChunk]:
-    """The sources the answer cites by number; all of the prompt's sources when it cites none."""
+def cited_numbers(answer: str, used: list[RetrievedChunk]) -> list[int]:
+    """The prompt numbers of the sources the answer cites; all of them when it cites none."""
     numbers = sorted({int(n) for n in _CITATION.findall(answer) if 1 <= int(n) <= len(used)})
-    return [used[n - 1] for n in numbers] or used
+    return numbers or list(range(1, len(used) + 1))
+
 
 
 def declines(answer: str) -> bool:
@@ -206,7 +215,9 @@ class ChatPipeline:
             return Answer(question, text, engine, found=True, query=query)
         if declines(text):
             return Answer(question, NOT_FOUND if not text.strip() else text, engine, found=False, query=query)
-        return Answer(question, text, engine, found=True, sources=cited_sources(text, used), query=query)
+        numbers = cited_numbers(text, used)
+        return Answer(question, text, engine, found=True, sources=[used[n - 1] for n in numbers], query=query,
+                      numbers=numbers)
 
     def answer(
         self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, engine: str,

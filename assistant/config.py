@@ -22,12 +22,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from assistant.errors import InputError
 from indexing.config import IndexingSettings
 
 DEFAULT_HOME = Path("~/.assistant")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """The configuration is invalid; the message names the field or file and what is wrong."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import LLMSettings, Settings
+from assistant.files import atomic_write_text
 from assistant.llm.base import GenerationBackend, LLMUnavailable, Message
 
 ENGINE_FILE = "engine.json"
@@ -114,14 +115,7 @@ def write_engine_record(folder: Path, record: EngineRecord) -> Path:
     if record.parent is not None:
         parse_ref(record.parent)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / ENGINE_FILE
-    tmp = target.with_name(f".{ENGINE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(record.to_json(), fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    target = atomic_write_text(folder / ENGINE_FILE, json.dumps(record.to_json(), indent=2, ensure_ascii=False) + "\n")
     record.folder = folder
     return target
 
@@ -194,12 +188,13 @@ class EngineRegistry:
         versions = self._version_dirs(name) if _NAME.match(name) else {}
         if not versions:
             known = ", ".join([BASE, *self.names()])
-            raise EngineError(f"unknown engine {name!r}; known engines: {known} (see `assistant engines list`)")
+            raise EngineError(f"unknown engine {name!r}; known engines: {known} (see `assistant engines list`)",
+                              "not_found")
         if version is None:
             version = max(versions)
         if version not in versions:
             listed = ", ".join(str(v) for v in versions)
-            raise EngineError(f"engine {name} has no version {version}; its versions: {listed}")
+            raise EngineError(f"engine {name} has no version {version}; its versions: {listed}", "not_found")
         folder = versions[version]
         record = EngineRecord.read(folder)
         if (record.name, record.version) != (name, version):
@@ -409,9 +404,10 @@ def remove_engine(registry: EngineRegistry, ref: str) -> list[str]:
     versions = registry._version_dirs(name) if _NAME.match(name) else {}
     if not versions:
         known = ", ".join(registry.names()) or "none"
-        raise EngineError(f"unknown engine {name!r}; known engines: {known}")
+        raise EngineError(f"unknown engine {name!r}; known engines: {known}", "not_found")
     if version is not None and version not in versions:
-        raise EngineError(f"engine {name} has no version {version}; its versions: {', '.join(map(str, versions))}")
+        listed = ", ".join(map(str, versions))
+        raise EngineError(f"engine {name} has no version {version}; its versions: {listed}", "not_found")
     doomed = {f"{name}@{v}": folder for v, folder in versions.items() if version is None or v == version}
     blocking = dependents(registry, set(doomed))
     if blocking:

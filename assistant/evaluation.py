@@ -1,6 +1,6 @@
 """Evaluation as a service: the same questions through every engine × mode, scored, written as a report.
 
-Thin over `eval/` (which knows nothing of the assistant): this module turns an AssistantService into
+Thin over `eval/` (which knows nothing of the assistant): this module turns an Components into
 the runner's hooks (answer, retrieve, embed, house-style texts) and the judge, then writes the report.
 `assistant eval`, the web app's Reports job and bench/eval.py all call `run_eval`.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import EvalSettings, LLMSettings, Settings
-from assistant.services import AssistantService, Viewer
+from assistant.components import Components, Viewer
 from eval.gate import DEFAULT_METRIC, check_gate_metric, evaluate_gate, write_gate_file
 from eval.judge import JudgeSpec
 from eval.metrics_ragas import JUDGE_METRICS
@@ -87,7 +87,7 @@ def check_options(opts: EvalOptions) -> None:
             raise EvalInputError("--gate and --against name the same engine")
 
 
-def _judge_spec(opts: EvalOptions, svc: AssistantService) -> JudgeSpec:
+def _judge_spec(opts: EvalOptions, svc: Components) -> JudgeSpec:
     if opts.judge == "none":
         return JudgeSpec("none")
     embeddings = svc.indexer.embed_model
@@ -110,7 +110,7 @@ def _judge_spec(opts: EvalOptions, svc: AssistantService) -> JudgeSpec:
                      timeout_s=opts.judge_timeout, retries=opts.judge_retries, workers=4, embeddings=embeddings)
 
 
-def _style_texts(svc: AssistantService) -> tuple[list[str], list[str]]:
+def _style_texts(svc: Components) -> tuple[list[str], list[str]]:
     """House texts (tone guide, marketing, case studies, won bids) and in-corpus generic ones (lost bids)."""
     collection = svc.indexer.collection
 
@@ -126,7 +126,7 @@ def _style_texts(svc: AssistantService) -> tuple[list[str], list[str]]:
     return house, generic
 
 
-def _corpus_sha256(svc: AssistantService) -> str | None:
+def _corpus_sha256(svc: Components) -> str | None:
     try:
         records = svc.sources()
     except Exception:
@@ -137,7 +137,7 @@ def _corpus_sha256(svc: AssistantService) -> str | None:
     return digest.hexdigest()
 
 
-def run_eval(svc: AssistantService, opts: EvalOptions, progress: Any = None) -> tuple[Any, Path]:
+def run_eval(svc: Components, opts: EvalOptions, progress: Any = None) -> tuple[Any, Path]:
     """Run one evaluation and write its report; (EvalRun, report folder). Raises EvalInputError or the
     service's user errors (unknown engine, ...) before anything is answered."""
     import numpy as np

@@ -12,12 +12,13 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.appdb import AppDB, conversations, feedback, messages, now_iso
+from assistant.errors import InputError
 
 TITLE_CHARS = 80
 MESSAGE_ROLES = ("user", "assistant", "system")
 
 
-class HistoryError(ValueError):
+class HistoryError(InputError):
     """A message for the user: unknown conversation or message, bad rating…"""
 
 

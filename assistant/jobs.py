@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
-from assistant.appdb import AppDB, jobs, now_iso
+from assistant.appdb import AppDB, job_metrics, jobs, now_iso
+from assistant.errors import InputError
 
 if TYPE_CHECKING:
     from assistant.accounts import User
@@ -38,7 +39,7 @@ LOG_TAIL_LINES = 900
 MAX_LINE_CHARS = 2000
 
 
-class JobError(ValueError):
+class JobError(InputError):
     """A message for the user: unknown job, not theirs, already finished…"""
 
 
@@ -136,6 +137,11 @@ class JobContext:
                     if len(self._tail) == self._tail.maxlen:
                         self._dropped += 1
                     self._tail.append(entry)
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Keep one metrics row (step, loss, ...) with the job, where every process can read it."""
+        with self._db.engine.begin() as conn:
+            conn.execute(insert(job_metrics).values(job_id=self.job_id, row=_jsonable(row)))
 
     def lines(self) -> list[str]:
         with self._lock:
@@ -312,6 +318,13 @@ class JobManager:
             for key, value in ctx.snapshot().items():
                 setattr(job, key, value)
         return job
+
+    def metrics(self, job_id: int) -> list[dict[str, Any]]:
+        """The metrics rows the job recorded, oldest first (empty for a job that records none)."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(select(job_metrics.c.row).where(job_metrics.c.job_id == job_id)
+                                .order_by(job_metrics.c.id)).all()
+        return [dict(r.row) for r in rows]
 
     def list(self, user: User, limit: int = 50) -> list[Job]:
         q = select(jobs).order_by(jobs.c.id.desc()).limit(limit)

@@ -8,11 +8,11 @@ promoted only if it passed; a version without one needs `force` (an admin's expl
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from assistant.engines import EngineError, EngineRecord, EngineRegistry
+from assistant.files import atomic_write_text
 
 PROMOTED_FILE = "promoted.json"
 GATE_FILE = "gate.json"
@@ -47,12 +47,11 @@ def promote(registry: EngineRegistry, ref: str, force: bool = False, actor: str 
         if not _gate_passed(gate):
             raise EngineError(f"{record.ref} did not pass its evaluation gate ({gate.get('reason', 'worse')}); "
                               "retrain it, or promote with force")
+    # `created` pins the promotion to this very version: a version removed and trained again under the
+    # same number is a different model, and must be evaluated and promoted on its own.
     doc = {"version": record.version, "ref": record.ref, "forced": force and not (gate and _gate_passed(gate)),
-           "by": actor}
-    target = _promoted_file(registry, record.name)
-    tmp = target.with_name(f".{PROMOTED_FILE}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, target)
+           "by": actor, "created": record.created}
+    atomic_write_text(_promoted_file(registry, record.name), json.dumps(doc, indent=2))
     return record
 
 
@@ -66,7 +65,9 @@ def promoted_refs(registry: EngineRegistry) -> dict[str, str]:
     for name in registry.names():
         try:
             doc = json.loads(_promoted_file(registry, name).read_text())
-            out[name] = registry.record(f"{name}@{int(doc['version'])}").ref
+            record = registry.record(f"{name}@{int(doc['version'])}")
         except (OSError, ValueError, KeyError, EngineError):
             continue
+        if doc.get("created", record.created) == record.created:
+            out[name] = record.ref
     return out

@@ -1,30 +1,33 @@
-"""Fine-tuning as a service: training sets from the index, engine training and merged export.
+"""Fine-tuning on the application's parts: training sets from the index, engine training, merged export.
 
-`assistant datagen|train|engines`, the web app's Engines jobs and the benchmarks all call these.
+`assistant.services.engines` calls these (the CLI, the web app and the API through it), and so do
+the benchmarks.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.components import DEMO_QUESTIONS, Components, Viewer
 from assistant.config import Settings
-from assistant.services import DEMO_QUESTIONS, AssistantService, Viewer
+from assistant.work import Foreground, Work
 from finetune.corpus import Chunk
 from finetune.errors import FinetuneError
 
 
 # -- data generation -------------------------------------------------------------------------------------
-def index_chunks(svc: AssistantService) -> list[Chunk]:
+def index_chunks(svc: Components) -> list[Chunk]:
     """Every indexed chunk, as the keyword index holds it (the text the LLM sees, with its metadata)."""
     db = svc.indexer.docstore.connection
     rows = db.execute("SELECT c.id, c.source, c.text, c.metadata FROM chunks c ORDER BY c.source, c.id").fetchall()
     return [Chunk(cid, source, text, json.loads(meta)) for cid, source, text, meta in rows]
 
 
-def retrieve_for(svc: AssistantService) -> Callable[[list[str], int, list[str]], list[list[Chunk]]]:
+def retrieve_for(svc: Components) -> Callable[[list[str], int, list[str]], list[list[Chunk]]]:
     """finetune's Retrieve on the service: hybrid retrieval as a viewer of exactly the named groups."""
 
     def retrieve(queries: list[str], k: int, groups: list[str]) -> list[list[Chunk]]:
@@ -63,19 +66,37 @@ def token_counter(settings: Settings, notify: Callable[[str], None]) -> tuple[An
     return TokenCounter(tokenizer), window
 
 
-def run_datagen(
-    svc: AssistantService,
-    kind: str,
-    options: Any,
-    out: str | None = None,
-    eval_questions: Path | None = None,
-    val_fraction: float = 0.1,
-    redact: list[str] | None = None,
-    max_tokens: int | None = None,
-    question_engine: str | None = None,
-    seed: int = 0,
-    fit_tokens: int | None = 1024,
-) -> Any:
+@dataclass
+class DatagenRequest:
+    """One training set to generate. `options` is finetune's SFTOptions or DPOOptions."""
+
+    kind: str
+    options: Any
+    out: str | None = None
+    eval_questions: Path | None = None
+    val_fraction: float = 0.1
+    redact: list[str] = field(default_factory=list)
+    max_tokens: int | None = None
+    question_engine: str | None = None
+    seed: int = 0
+    fit_tokens: int | None = 1024
+
+
+@dataclass
+class TrainRequest:
+    """One new engine version to train. `overrides` are TrainRecipe fields (None = the recipe's value)."""
+
+    kind: str
+    data: Path
+    engine: str
+    from_engine: str | None = None
+    recipe_file: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    val: Path | None = None
+
+
+def run_datagen(svc: Components, request: DatagenRequest, work: Work | None = None) -> Any:
     """Generate, redact, validate, split and write one training set; returns a finetune DatagenResult."""
     from assistant.chat import NO_RAG_SYSTEM_PROMPT, SYSTEM_PROMPT
     from finetune.datagen import finish
@@ -86,10 +107,12 @@ def run_datagen(
     from finetune.store import resolve_out
     from finetune.validate import load_eval_questions
 
-    notify = svc.progress.message
+    work = work or Foreground()
+    notify = work.message
+    kind, options, seed = request.kind, request.options, request.seed
     svc.check_filter_keys(options.where)
-    redactor = Redactor(redact or [])  # a bad pattern fails before any work
-    questions_file = eval_questions or (DEMO_QUESTIONS if DEMO_QUESTIONS.is_file() else None)
+    redactor = Redactor(request.redact)  # a bad pattern fails before any work
+    questions_file = request.eval_questions or (DEMO_QUESTIONS if DEMO_QUESTIONS.is_file() else None)
     leak_questions = load_eval_questions(questions_file) if questions_file else []
     chunks = index_chunks(svc)
     if not chunks:
@@ -98,36 +121,23 @@ def run_datagen(
     retrieve = retrieve_for(svc)
     notify(f"Generating {kind.upper()} examples from {len(chunks)} chunks")
     count, window = token_counter(svc.settings, notify)
-    limit = max_tokens or window
+    limit = request.max_tokens or window
+    fit_tokens = request.fit_tokens
     if kind == "sft":
         writer = None
-        if question_engine:
-            engine = svc.engine(question_engine)
+        if request.question_engine:
+            engine = svc.engine(request.question_engine)
             writer = lambda section: engine_question(lambda m: engine.generate(m, 48), section.text)  # noqa: E731
         fit = (count, min(fit_tokens, limit or fit_tokens)) if count is not None and fit_tokens else None
         generated = build_sft(chunks, retrieve if options.context else None, options, style, writer, fit)
     else:
         generated = build_dpo(chunks, retrieve if options.context else None, options, style)
-    target = resolve_out(out, svc.paths.datasets, kind)
+    target = resolve_out(request.out, svc.paths.datasets, kind)
     notes = {"eval_questions": str(questions_file) if questions_file else None, "max_tokens": limit}
-    return finish(generated, target, redactor, count, limit, leak_questions, val_fraction, seed, notes)
+    return finish(generated, target, redactor, count, limit, leak_questions, request.val_fraction, seed, notes)
 
 
-def run_train(
-    settings: Settings,
-    kind: str,
-    data: Path,
-    engine: str,
-    from_engine: str | None = None,
-    recipe_file: Path | None = None,
-    overrides: dict[str, Any] | None = None,
-    resume: bool = False,
-    val: Path | None = None,
-    progress: Any = None,
-    on_log: Callable[[dict[str, Any]], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    notify: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+def run_train(settings: Settings, request: TrainRequest, work: Work | None = None) -> dict[str, Any]:
     """Train a new version of ENGINE and register it; returns the `train` command's JSON document.
 
     The run folder HOME/engines/ENGINE/.runs/vN is fixed by the engine and its next version, so a rerun
@@ -136,11 +146,13 @@ def run_train(
     from finetune.recipes import build_recipe
     from finetune.train import TrainJob, is_main_process, read_run, run_training
 
-    notify = notify or (lambda _text: None)
+    work = work or Foreground()
+    notify = work.message
+    kind, engine, from_engine, resume = request.kind, request.engine, request.from_engine, request.resume
     paths = settings.paths
     registry = EngineRegistry(paths.engines)
     check_engine_name(engine)
-    data = data.expanduser().absolute()
+    data = request.data.expanduser().absolute()
     resolved = registry.resolve(from_engine) if from_engine else None
     base = resolved.record.base if resolved else settings.llm.model
     if settings.llm.api_base and resolved is None and not (Path(base).expanduser() / "config.json").is_file():
@@ -149,7 +161,7 @@ def run_train(
     version = registry.next_version(engine)
     run_dir = paths.engines / engine / ".runs" / f"v{version}"
     saved = read_run(run_dir) if resume else None
-    recipe = build_recipe(recipe_file, overrides, saved["recipe"] if saved else None)
+    recipe = build_recipe(request.recipe_file, request.overrides, saved["recipe"] if saved else None)
     parent: str | None = resolved.record.ref if resolved else None
     parents = resolved.adapters if resolved else []
     continue_adapter = None
@@ -162,11 +174,11 @@ def run_train(
     base_folder = base_model_folder(on_base, notify)
     identity = {"engine": engine, "version": version, "kind": kind, "base": base, "parent": parent,
                 "from": resolved.record.ref if resolved else None, "mode": recipe.mode}
-    job = TrainJob(kind=kind, data=data, base_folder=base_folder, run_dir=run_dir, recipe=recipe, val=val,
+    job = TrainJob(kind=kind, data=data, base_folder=base_folder, run_dir=run_dir, recipe=recipe, val=request.val,
                    parents=parents, continue_adapter=continue_adapter, resume=resume, identity=identity)
     notify(f"Training {engine}@{version} ({kind.upper()}) on {base}"
            + (f", from {resolved.record.ref} ({recipe.mode})" if resolved else ""))
-    result = run_training(job, progress, on_log, should_stop, notify)
+    result = run_training(job, StepProgress(work), work.record, lambda: work.cancelled, notify)
     if not is_main_process():  # another GPU's process under `accelerate launch`: rank 0 registers
         return {"engine": engine, "version": version, "metrics": result.metrics, "seconds": result.seconds}
     hyper = {**result.hyperparameters, "data": str(data), "validation": str(job.val) if job.val else None}
@@ -183,6 +195,27 @@ def run_train(
     shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints and optimizer states are not needed any more
     return {"engine": engine, "version": version, "ref": record.ref, "parent": parent, "base": base,
             "metrics": metrics, "seconds": result.seconds}
+
+
+class StepProgress:
+    """finetune's TrainProgress (absolute steps) on a Work's progress (relative advances)."""
+
+    def __init__(self, work: Work) -> None:
+        self.work, self.step = work, 0
+
+    def start(self, total_steps: int, first_step: int) -> None:
+        self.step = first_step
+        self.work.start(max(1, total_steps - first_step), "Training")
+
+    def update(self, step: int, metrics: dict[str, float]) -> None:
+        loss = metrics.get("loss")
+        label = f"step {step}" + (f", loss {loss:.3f}" if isinstance(loss, int | float) else "")
+        if step > self.step:
+            self.work.advance(step - self.step, label)
+            self.step = step
+
+    def finish(self) -> None:
+        self.work.finish()
 
 
 def engine_summary(record: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 import yaml
 
 from assistant.config import WebSettings
+from assistant.errors import InputError
+from assistant.files import atomic_write_bytes
 from indexing.loaders import SUPPORTED_SUFFIXES
 from indexing.metadata import SIDECAR_SUFFIX, is_metadata_file
 
@@ -26,7 +27,7 @@ _UNSAFE = re.compile(r"[^\w.\- ()+,&]+", re.UNICODE)
 MB = 1024 * 1024
 
 
-class UploadError(ValueError):
+class UploadError(InputError):
     """The whole upload is refused (no files, too many files); per-file problems are listed instead."""
 
 
@@ -62,20 +63,9 @@ def _check_type(name: str) -> str | None:
 def _write_sidecar(target: Path, meta: dict[str, Any]) -> None:
     sidecar = target.with_name(target.name + SIDECAR_SUFFIX)
     if meta:
-        _atomic_write(sidecar, yaml.safe_dump(meta, sort_keys=True).encode())
+        atomic_write_bytes(sidecar, yaml.safe_dump(meta, sort_keys=True).encode())
     elif sidecar.exists():  # a re-upload without metadata clears what the old one said
         sidecar.unlink()
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _inside(folder: Path, target: Path) -> bool:

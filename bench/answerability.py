@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.answerability import CorpusStats, Term, TermCoverageCheck, WordVectors
 from assistant.chat import ChatPipeline, relevance
+from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components
 from assistant.config import load_settings
-from assistant.services import DEMO_CORPUS, DEMO_QUESTIONS, AssistantService
 
 # --- the synthetic check set ------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ def synthetic_set(rows: list[dict], db: sqlite3.Connection, demo_corpus: bool) -
 
 # --- measuring ----------------------------------------------------------------------------------
 
-def measure(svc: AssistantService, check: TermCoverageCheck, rows: list[dict], generate: bool) -> list[dict]:
+def measure(svc: Components, check: TermCoverageCheck, rows: list[dict], generate: bool) -> list[dict]:
     """Per question: relevance, the check's measured terms, and whether the engine itself answers."""
     retrieve = svc._retriever_for(True, None, None, None)
     open_pipeline = ChatPipeline(svc.settings.chat.model_copy(update={"min_relevance": 0.0}),
@@ -311,10 +311,10 @@ def main() -> None:
             home.mkdir()
             if args.models:
                 (home / "models").symlink_to(args.models.resolve(), target_is_directory=True)
-            AssistantService(load_settings(home)).index([DEMO_CORPUS])
+            Components(load_settings(home)).index([DEMO_CORPUS])
         settings = load_settings(home)
         settings.llm.max_new_tokens = args.max_new_tokens
-        svc = AssistantService(settings)
+        svc = Components(settings)
         chat = settings.chat
         check = TermCoverageCheck(chat.max_unsupported, chat.soft_match, CorpusStats(svc.indexer.keyword),
                                   WordVectors(svc.indexer.embed_model))

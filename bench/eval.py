@@ -27,14 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import assistant  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
+from assistant.components import DEMO_QUESTIONS, Components
 from assistant.config import load_settings
 from assistant.evaluation import EvalOptions, run_eval
-from assistant.services import DEMO_QUESTIONS, AssistantService
 from bench.common import log
 
 
 def bench(home: Path, args: argparse.Namespace) -> dict[str, object]:
-    svc = AssistantService(load_settings(home))
+    svc = Components(load_settings(home))
     svc.settings.llm.max_new_tokens = args.tokens
     svc.pipeline.max_new_tokens = args.tokens
     opts = EvalOptions(
@@ -90,7 +90,7 @@ def main() -> None:
     if args.home is None:
         tmp = Path(tempfile.mkdtemp(prefix="bench-eval-home-"))
         log(f"Building the demo home in {tmp} …")
-        AssistantService(load_settings(tmp)).build_demo()
+        Components(load_settings(tmp)).build_demo()
         args.home = tmp
     result = bench(args.home, args)
     log(f"answers:        {result['rows']} rows in {result['answer_s']} s ({result['answer_s_per_row']} s/row, "

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from assistant.components import DEMO_CORPUS, Components
 from assistant.config import load_settings
-from assistant.services import DEMO_CORPUS, AssistantService
 
 
 def build_corpus(target: Path, copies: int) -> Path:
@@ -47,7 +47,7 @@ def main() -> None:
         home.mkdir()
         if args.models:
             (home / "models").symlink_to(args.models.resolve(), target_is_directory=True)
-        svc = AssistantService(load_settings(home))
+        svc = Components(load_settings(home))
         embed_model = svc.indexer.embed_model  # loaded before timing: we measure steady-state throughput
 
         full = svc.index([corpus])
@@ -65,7 +65,7 @@ def main() -> None:
         raw_seconds = time.perf_counter() - started
         raw_rate = len(texts) / raw_seconds
 
-        noop = AssistantService(load_settings(home)).index([corpus])
+        noop = Components(load_settings(home)).index([corpus])
         assert noop.chunks == 0 and noop.unchanged == full.added, "a no-op re-index must not re-embed"
 
         result = {

@@ -135,13 +135,13 @@ class PlainPipeline:
 # ------------------------------------------------------------------------------------ ours
 class OurPipeline:
     def __init__(self, home: Path, config: str = "") -> None:
+        from assistant.components import Components
         from assistant.config import load_settings
-        from assistant.services import AssistantService
 
         home.mkdir(parents=True, exist_ok=True)
         if config:
             (home / "config.toml").write_text(config)
-        self.service = AssistantService(load_settings(home))
+        self.service = Components(load_settings(home))
         self.report: dict[str, Any] = {}
 
     def build(self, folder: Path) -> dict[str, Any]:

@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components
 from assistant.config import load_settings
-from assistant.services import DEMO_CORPUS, DEMO_QUESTIONS, AssistantService
 from indexing.retrieval import MODES
 
 
@@ -46,7 +46,7 @@ def load_questions(path: Path, corpus: Path) -> list[tuple[str, set[str]]]:
     return out
 
 
-def quality(svc: AssistantService, questions: list[tuple[str, set[str]]], mode: str) -> dict[str, float]:
+def quality(svc: Components, questions: list[tuple[str, set[str]]], mode: str) -> dict[str, float]:
     results = svc.retrieve([q for q, _ in questions], top_k=10, mode=mode)
     hit1 = hit5 = rr = 0.0
     for (_, wanted), chunks in zip(questions, results, strict=True):
@@ -59,18 +59,18 @@ def quality(svc: AssistantService, questions: list[tuple[str, set[str]]], mode: 
     return {"hit@1": round(hit1 / n, 3), "hit@5": round(hit5 / n, 3), "mrr@10": round(rr / n, 3)}
 
 
-def build(home: Path, corpus: Path, models: Path | None, headers: bool) -> AssistantService:
+def build(home: Path, corpus: Path, models: Path | None, headers: bool) -> Components:
     home.mkdir(parents=True)
     if models:
         (home / "models").symlink_to(models.resolve(), target_is_directory=True)
     (home / "config.toml").write_text(f"[indexing]\ncontextual_headers = {'true' if headers else 'false'}\n")
-    svc = AssistantService(load_settings(home))
+    svc = Components(load_settings(home))
     report = svc.index([corpus])
     print(f"indexed {report.added} files, {report.chunks} chunks (headers={headers})", file=sys.stderr)
     return svc
 
 
-def grow(svc: AssistantService, target: int, rng: random.Random) -> None:
+def grow(svc: Components, target: int, rng: random.Random) -> None:
     """Add synthetic chunks until the index holds `target` chunks."""
     col = svc.indexer.collection
     got = col.get(include=["documents", "metadatas", "embeddings"])
@@ -101,7 +101,7 @@ def grow(svc: AssistantService, target: int, rng: random.Random) -> None:
         have += n
 
 
-def latency(svc: AssistantService, queries: list[str], repeats: int = 3) -> dict[str, float]:
+def latency(svc: Components, queries: list[str], repeats: int = 3) -> dict[str, float]:
     svc.retrieve(queries[:3])  # warm-up
     times = []
     for _ in range(repeats):

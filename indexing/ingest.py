@@ -209,12 +209,23 @@ class Indexer:
                 self.docstore.forget_roots([r for r in self.docstore.roots() if r == src or _under(r, src)])
         return removed, failed
 
+    @contextmanager
+    def _reporting_to(self, progress: Progress | None) -> Iterator[None]:
+        """Report this one run to `progress` (a run holds the write lock, so runs never share it)."""
+        default = self.progress
+        self.progress = progress or default
+        try:
+            yield
+        finally:
+            self.progress = default
+
     def index(
-        self, paths: list[Path], base_meta: dict[str, Any] | None = None, prune: bool = False
+        self, paths: list[Path], base_meta: dict[str, Any] | None = None, prune: bool = False,
+        progress: Progress | None = None,
     ) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
-        with self.write_lock():
+        with self.write_lock(), self._reporting_to(progress):
             self.recover()
             files, seen_roots = self._scan(paths, report)
             self.docstore.add_roots([source_id(p) for p in paths if Path(p).exists()], _now(), base_meta)
@@ -226,7 +237,7 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def reindex(self, sources: list[str] | None = None) -> IndexReport:
+    def reindex(self, sources: list[str] | None = None, progress: Progress | None = None) -> IndexReport:
         """Walk the indexed files and folders again (None), or re-embed the given sources even if unchanged.
 
         Files are found under the roots they were first indexed from, so folder-level `_meta.yaml`
@@ -234,7 +245,7 @@ class Indexer:
         """
         started = time.perf_counter()
         report = IndexReport()
-        with self.write_lock():
+        with self.write_lock(), self._reporting_to(progress):
             self.recover()
             roots = self.docstore.roots()
             plan: list[_Planned] = []

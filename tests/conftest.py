@@ -68,7 +68,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> 
     """The demo corpus indexed once for the whole run, through the real `assistant demo` command."""
     import json
 
-    from assistant.services import DEMO_QUESTIONS
+    from assistant.components import DEMO_QUESTIONS
 
     home = tmp_path_factory.mktemp("demo") / "home"
     home.mkdir()

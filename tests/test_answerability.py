@@ -21,8 +21,8 @@ from assistant.answerability import (
     specific_terms,
 )
 from assistant.chat import NOT_FOUND, Answer, ChatPipeline
+from assistant.components import DEMO_QUESTIONS, Components, Viewer
 from assistant.config import ChatSettings, load_settings
-from assistant.services import DEMO_QUESTIONS, AssistantService, Viewer
 from indexing.retrieval import RetrievedChunk
 
 
@@ -42,12 +42,12 @@ class NoGeneration:
 
 
 @pytest.fixture(scope="module")
-def svc(demo_home: Path) -> AssistantService:
-    return AssistantService(load_settings(demo_home))
+def svc(demo_home: Path) -> Components:
+    return Components(load_settings(demo_home))
 
 
 @pytest.fixture(scope="module")
-def pipeline(svc: AssistantService) -> ChatPipeline:
+def pipeline(svc: Components) -> ChatPipeline:
     chat = svc.settings.chat
     assert chat.answerability, "the check is on by default"
     return ChatPipeline(chat, svc.settings.llm.max_new_tokens, answerability=build_check(chat, svc.indexer))
@@ -82,7 +82,7 @@ def test_question_forms_are_not_content() -> None:
     assert specifics == [], "in Title Case capitals say nothing about names"
 
 
-def test_near_misses_are_declined_before_generation(svc: AssistantService, pipeline: ChatPipeline) -> None:
+def test_near_misses_are_declined_before_generation(svc: Components, pipeline: ChatPipeline) -> None:
     retrieve = svc._retriever_for(True, None, None, None)
     near_misses = [
         "What was revenue in FY2017/18?",  # a period the reports never cover
@@ -98,7 +98,7 @@ def test_near_misses_are_declined_before_generation(svc: AssistantService, pipel
         assert relevance_only.evidence_suffices(question, retrieve(question)), question
 
 
-def test_streamed_decline_shows_no_sources(svc: AssistantService, pipeline: ChatPipeline) -> None:
+def test_streamed_decline_shows_no_sources(svc: Components, pipeline: ChatPipeline) -> None:
     retrieve = svc._retriever_for(True, None, None, None)
     out = list(pipeline.stream("What was Calderbrook's revenue in FY2017/18?", retrieve, NoGeneration(),  # type: ignore[arg-type]
                                "base"))
@@ -107,7 +107,7 @@ def test_streamed_decline_shows_no_sources(svc: AssistantService, pipeline: Chat
 
 
 def test_answerable_demo_questions_pass_and_unanswerable_ones_are_caught(
-    svc: AssistantService, pipeline: ChatPipeline
+    svc: Components, pipeline: ChatPipeline
 ) -> None:
     rows = [json.loads(line) for line in DEMO_QUESTIONS.read_text().splitlines() if line.strip()]
     retrieve = svc._retriever_for(True, None, None, None)
@@ -121,7 +121,7 @@ def test_answerable_demo_questions_pass_and_unanswerable_ones_are_caught(
     assert declined >= 0.25, [q for q in unanswerable if passed[q]]
 
 
-def test_paraphrases_with_synonyms_are_not_declined(svc: AssistantService, pipeline: ChatPipeline) -> None:
+def test_paraphrases_with_synonyms_are_not_declined(svc: Components, pipeline: ChatPipeline) -> None:
     retrieve = svc._retriever_for(True, None, None, None)
     for question in ["What's the address of the London workplace?",  # office
                      "Which application do we use to book a desk?",  # app
@@ -129,7 +129,7 @@ def test_paraphrases_with_synonyms_are_not_declined(svc: AssistantService, pipel
         assert pipeline.evidence_suffices(question, retrieve(question)), question
 
 
-def test_the_check_sees_only_what_the_viewer_may_see(svc: AssistantService, pipeline: ChatPipeline) -> None:
+def test_the_check_sees_only_what_the_viewer_may_see(svc: Components, pipeline: ChatPipeline) -> None:
     question = "How much are we planning to pay for Orrin Analytics?"  # only in a leadership memo
     outsider = svc._retriever_for(True, None, None, Viewer("staff", groups=[]))
     insider = svc._retriever_for(True, None, None, Viewer("boss", groups=["leadership"]))
@@ -142,7 +142,7 @@ def test_the_check_is_configurable(make_home: Any, monkeypatch: pytest.MonkeyPat
     home = make_home(config="[chat]\nanswerability = false\n")
     settings = load_settings(home)
     assert settings.chat.answerability is False
-    assert build_check(settings.chat, AssistantService(settings).indexer) is None
+    assert build_check(settings.chat, Components(settings).indexer) is None
     monkeypatch.setenv("ASSISTANT_CHAT__MAX_UNSUPPORTED", "0.2")
     monkeypatch.setenv("ASSISTANT_CHAT__SOFT_MATCH", "0.7")
     chat = load_settings(make_home("other")).chat

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from assistant.chat import NOT_FOUND, build_messages, is_follow_up, standalone_query
+from assistant.components import Components, Viewer
 from assistant.config import load_settings
-from assistant.services import AssistantService, InputError, Viewer
+from assistant.errors import InputError
 
 from .conftest import run_cli
 
@@ -17,17 +18,17 @@ RESTRICTED_QUESTIONS = ["What is Project Kestrel and who is involved?", "What is
 
 
 @pytest.fixture(scope="module")
-def svc(demo_home: Path) -> AssistantService:
-    return AssistantService(load_settings(demo_home))
+def svc(demo_home: Path) -> Components:
+    return Components(load_settings(demo_home))
 
 
-def test_off_topic_questions_are_declined_without_generating(svc: AssistantService) -> None:
+def test_off_topic_questions_are_declined_without_generating(svc: Components) -> None:
     answers = svc.ask(["What is the boiling point of mercury?", "Who won the 1998 football world cup?"])
     for a in answers:
         assert a.found is False and a.answer == NOT_FOUND and a.sources == []
 
 
-def test_restricted_documents_never_reach_the_prompt_of_an_outsider(svc: AssistantService) -> None:
+def test_restricted_documents_never_reach_the_prompt_of_an_outsider(svc: Components) -> None:
     restricted = {s.source for s in svc.sources() if s.metadata.get("groups")}
     outsider = Viewer("staff", groups=[])
     retrieve = svc._retriever_for(True, 10, None, outsider)
@@ -44,7 +45,7 @@ def test_restricted_documents_never_reach_the_prompt_of_an_outsider(svc: Assista
     assert {c.source for c in used} & restricted
 
 
-def test_ask_as_an_outsider_cites_no_restricted_source(svc: AssistantService) -> None:
+def test_ask_as_an_outsider_cites_no_restricted_source(svc: Components) -> None:
     restricted = {s.source for s in svc.sources() if s.metadata.get("groups")}
     for answer in svc.ask(RESTRICTED_QUESTIONS, viewer=Viewer("staff", groups=[])):
         assert not {s.source for s in answer.sources} & restricted
@@ -62,7 +63,7 @@ def test_follow_ups_become_standalone_queries() -> None:
     )
 
 
-def test_prompt_never_exceeds_the_context(svc: AssistantService) -> None:
+def test_prompt_never_exceeds_the_context(svc: Components) -> None:
     llm = svc.llm
     chunks = svc.retrieve(["bid security approach delivery team"], top_k=60)[0]
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": "long turn " * 400} for i in range(12)]
@@ -80,7 +81,7 @@ def test_bad_input_through_the_cli(demo_home: Path) -> None:
     res = run_cli("ask", "What is our leave policy?", "--engine", "no-such-engine", home=demo_home)
     assert res.returncode == 2 and "no-such-engine" in res.stderr and "Traceback" not in res.stderr
     with pytest.raises(InputError):
-        AssistantService(load_settings(demo_home)).ask(["x" * 100_000])
+        Components(load_settings(demo_home)).ask(["x" * 100_000])
 
 
 def test_terminal_chat_streams_and_keeps_the_conversation(demo_home: Path) -> None:

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
+from assistant.components import Components
 from assistant.config import load_settings
-from assistant.services import AssistantService
-from assistant.training import index_chunks, run_datagen
+from assistant.training import DatagenRequest, index_chunks, run_datagen
 from finetune.datagen_dpo import DPOOptions, build_dpo
 from finetune.datagen_sft import SFTOptions
 from finetune.errors import DataError
@@ -37,8 +37,8 @@ def texts(rows: list[dict]) -> str:
 
 
 @pytest.fixture(scope="module")
-def svc(demo_home: Path) -> AssistantService:
-    return AssistantService(load_settings(demo_home))
+def svc(demo_home: Path) -> Components:
+    return Components(load_settings(demo_home))
 
 
 def test_sft_through_the_cli_is_raft_style_and_summarised(demo_home: Path, tmp_path: Path) -> None:
@@ -79,17 +79,18 @@ def test_sft_through_the_cli_is_raft_style_and_summarised(demo_home: Path, tmp_p
     assert "[EMAIL]" in blob and "[PHONE]" in blob
 
 
-def test_restricted_sources_stay_out_unless_their_group_is_named(svc: AssistantService, tmp_path: Path) -> None:
+def test_restricted_sources_stay_out_unless_their_group_is_named(svc: Components, tmp_path: Path) -> None:
     comms = {"doc_type": "internal_comms"}
-    public = run_datagen(svc, "sft", SFTOptions(where=comms), str(tmp_path / "public.jsonl"), val_fraction=0)
+    public = run_datagen(svc, DatagenRequest("sft", SFTOptions(where=comms), str(tmp_path / "public.jsonl"),
+                                             val_fraction=0))
     blob = (tmp_path / "public.jsonl").read_text()
     assert public.rows > 0
     for secret in ("Kestrel", "Orrin", "Bonus pool", "pay review"):
         assert secret not in blob  # neither as an answer nor as a distractor
     assert public.skipped["restricted source (its groups are not named by --groups)"] >= 9
 
-    named = run_datagen(svc, "sft", SFTOptions(where=comms, groups=["leadership"]), str(tmp_path / "lead.jsonl"),
-                        val_fraction=0, redact=[r"Calderbrook"])
+    named = run_datagen(svc, DatagenRequest("sft", SFTOptions(where=comms, groups=["leadership"]),
+                                            str(tmp_path / "lead.jsonl"), val_fraction=0, redact=[r"Calderbrook"]))
     blob = (tmp_path / "lead.jsonl").read_text()
     assert "Kestrel" in blob and "Orrin" in blob
     assert "Bonus pool" not in blob and "pay review" not in blob  # the finance group was not named
@@ -98,22 +99,22 @@ def test_restricted_sources_stay_out_unless_their_group_is_named(svc: AssistantS
     assert "Calderbrook" not in blob and "[REDACTED]" in blob and named.redacted["pattern"] > 0
 
 
-def test_eval_questions_never_become_training_prompts(svc: AssistantService, tmp_path: Path) -> None:
+def test_eval_questions_never_become_training_prompts(svc: Components, tmp_path: Path) -> None:
     question = "How will you protect the privacy of the children and young people whose data the platform will hold?"
     evals = tmp_path / "eval.jsonl"
     evals.write_text(json.dumps({"question": question}) + "\n" + json.dumps({"question": "Who is our CFO?"}) + "\n")
     nsc = {"doc_type": "bid", "itt": "ITT-NSC-2023-031"}
-    result = run_datagen(svc, "sft", SFTOptions(where=nsc, context=False), str(tmp_path / "nsc.jsonl"),
-                         eval_questions=evals, val_fraction=0)
+    result = run_datagen(svc, DatagenRequest("sft", SFTOptions(where=nsc, context=False), str(tmp_path / "nsc.jsonl"),
+                                             eval_questions=evals, val_fraction=0))
     assert result.skipped["eval question leak (the prompt is an evaluation question)"] == 1
     assert question not in (tmp_path / "nsc.jsonl").read_text()
     assert result.rows == 5  # the won re-tender: its summary and four of its five answers
-    clean = run_datagen(svc, "sft", SFTOptions(where=nsc, context=False), str(tmp_path / "nsc2.jsonl"),
-                        eval_questions=None, val_fraction=0)
+    clean = run_datagen(svc, DatagenRequest("sft", SFTOptions(where=nsc, context=False), str(tmp_path / "nsc2.jsonl"),
+                                            eval_questions=None, val_fraction=0))
     assert clean.rows == 6 and clean.to_json()["eval_questions"].endswith("questions.jsonl")
 
 
-def test_dpo_pairs_won_against_lost_answers_to_the_same_question(svc: AssistantService, tmp_path: Path) -> None:
+def test_dpo_pairs_won_against_lost_answers_to_the_same_question(svc: Components, tmp_path: Path) -> None:
     generated = build_dpo(index_chunks(svc), None, DPOOptions(context=False))
     meta = {s.source: s.metadata for s in svc.sources()}
     assert generated.examples and not generated.notes["unpaired"]
@@ -128,7 +129,8 @@ def test_dpo_pairs_won_against_lost_answers_to_the_same_question(svc: AssistantS
     # Northvale: lots 1 and 3 won, lot 2 lost, so each question gives two pairs.
     assert per_question["ITT-NVICB-2024-007|how will you assure clinical safety in line with dcb0129 and dcb0160"] == 2
 
-    result = run_datagen(svc, "dpo", DPOOptions(context=True, distractors=2), str(tmp_path / "dpo.jsonl"))
+    result = run_datagen(svc, DatagenRequest("dpo", DPOOptions(context=True, distractors=2),
+                                             str(tmp_path / "dpo.jsonl")))
     rows = read_rows(tmp_path / "dpo.jsonl") + read_rows(tmp_path / "dpo.val.jsonl")
     assert len(rows) == result.rows + result.validation_rows == len(generated.examples)
     assert result.validation_rows >= 1 and all(row_problem(r, "dpo") is None for r in rows)
@@ -143,9 +145,10 @@ def test_dpo_pairs_won_against_lost_answers_to_the_same_question(svc: AssistantS
         assert not any(f"({t}" in row["prompt"][0]["content"] for t in titles)
 
 
-def test_dpo_without_pairs_says_why_and_writes_nothing(svc: AssistantService, tmp_path: Path) -> None:
+def test_dpo_without_pairs_says_why_and_writes_nothing(svc: Components, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"no DPO pairs to write \(question without a pair: no lost bid answers it"):
-        run_datagen(svc, "dpo", DPOOptions(where={"outcome": "won"}, context=False), str(tmp_path / "none.jsonl"))
+        run_datagen(svc, DatagenRequest("dpo", DPOOptions(where={"outcome": "won"}, context=False),
+                                        str(tmp_path / "none.jsonl")))
     assert not (tmp_path / "none.jsonl").exists()
     res = CliRunner().invoke(app, ["datagen", "dpo", "--where", "outcome=lost", "--no-context", "--out",
                                    str(tmp_path / "x.jsonl"), "--home", str(svc.paths.home)])
@@ -154,7 +157,7 @@ def test_dpo_without_pairs_says_why_and_writes_nothing(svc: AssistantService, tm
     assert "Traceback" not in res.stderr and not (tmp_path / "x.jsonl").exists()
 
 
-def test_an_engine_can_write_the_questions(svc: AssistantService) -> None:
+def test_an_engine_can_write_the_questions(svc: Components) -> None:
     from finetune.datagen_sft import build_sft
     from finetune.prompts import engine_question
 

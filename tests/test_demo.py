@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
 from assistant.config import load_settings
-from assistant.services import DEMO_CORPUS, DEMO_QUESTIONS, AssistantService, Viewer
 from indexing.loaders import is_supported
 from indexing.metadata import is_metadata_file
 
@@ -83,7 +83,7 @@ def test_pdf_results_carry_page_numbers(demo_home: Path) -> None:
 
 
 def test_filters_and_groups_apply_inside_the_search(demo_home: Path) -> None:
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     restricted = {s.source: s.metadata["groups"] for s in svc.sources() if s.metadata.get("groups")}
     assert restricted
     probe = [q["question"] for q in questions() if any(str(DEMO_CORPUS / s) in restricted

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.components import Components
 from assistant.config import load_settings
-from assistant.services import AssistantService
 from indexing.doc_context import derive_context, fill_missing, plausible_title, readable_stem
 from indexing.loaders import Section
 
@@ -70,7 +70,7 @@ def test_a_chunk_is_found_by_what_its_document_is_about(make_home) -> None:
     filings = (("Kestrel", 2021, "310.4"), ("Kestrel", 2022, "355.9"), ("Osprey", 2022, "412.7"),
                ("Merlin", 2022, "98.1"))
     paths = {(c, y): _filing(corpus, c, y, r) for c, y, r in filings}
-    svc = AssistantService(load_settings(home))
+    svc = Components(load_settings(home))
     report = svc.index([corpus])
     assert report.added == 4 and not report.failed
 

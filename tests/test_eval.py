@@ -124,7 +124,7 @@ def eval_home(demo_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 def demo_subset(path: Path) -> Path:
-    from assistant.services import DEMO_QUESTIONS
+    from assistant.components import DEMO_QUESTIONS
 
     rows = [json.loads(line) for line in DEMO_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     picked = [r for r in rows if r["answerable"]][:3] + [r for r in rows if not r["answerable"]][:1]

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from assistant.components import Components
 from assistant.config import load_settings
 from assistant.flows import DEFINITIONS, Flow, FlowError, FlowResult, get_flow, load_flows, run_flow
-from assistant.services import AssistantService
 
 from .conftest import run_cli
 
@@ -146,8 +146,8 @@ def run(flow: Flow, text: str, params: dict[str, str] | None = None) -> FlowResu
 
 # -- runs over the demo corpus -----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def svc(demo_home: Path) -> AssistantService:
-    service = AssistantService(load_settings(demo_home))
+def svc(demo_home: Path) -> Components:
+    service = Components(load_settings(demo_home))
     service.llm.count_tokens("warm up")  # load (first time: convert) the model here, not inside the first test
     return service
 
@@ -157,7 +157,7 @@ def flows() -> dict[str, Flow]:
     return load_flows()
 
 
-def run_demo(svc: AssistantService, flow: Flow, text: str, params: dict[str, str] | None = None,
+def run_demo(svc: Components, flow: Flow, text: str, params: dict[str, str] | None = None,
              llm: Any = None) -> FlowResult:
     result = run_flow(
         flow, text, params=params,
@@ -200,7 +200,7 @@ def step(result: FlowResult, name: str) -> Any:
     return next(t for t in result.trace if t.name == name)
 
 
-def test_add_case_study_uses_one_worked_example(svc: AssistantService, flows: dict[str, Flow]) -> None:
+def test_add_case_study_uses_one_worked_example(svc: Components, flows: dict[str, Flow]) -> None:
     notes = "We built an online room booking service for a county council's libraries, live since May 2024."
     result = run_demo(svc, flows["add_case_study"], notes)
     articulate, cases, write = result.trace
@@ -217,7 +217,7 @@ def test_add_case_study_uses_one_worked_example(svc: AssistantService, flows: di
     assert json.loads(json.dumps(result.to_json()))["trace"][2]["name"] == "write"  # what the CLI prints
 
 
-def test_rewrite_tone_is_grounded_on_the_tone_guide(svc: AssistantService, flows: dict[str, Flow]) -> None:
+def test_rewrite_tone_is_grounded_on_the_tone_guide(svc: Components, flows: dict[str, Flow]) -> None:
     text = "Leveraging our best-in-class solution, stakeholders will be empowered going forward."
     result = run_demo(svc, flows["rewrite_tone"], text)
     rules, rewrite = result.trace
@@ -227,7 +227,7 @@ def test_rewrite_tone_is_grounded_on_the_tone_guide(svc: AssistantService, flows
     assert "[1] (" in rewrite.prompt and text in rewrite.prompt
 
 
-def test_tender_answer_uses_won_bids_of_the_sector(svc: AssistantService, flows: dict[str, Flow]) -> None:
+def test_tender_answer_uses_won_bids_of_the_sector(svc: Components, flows: dict[str, Flow]) -> None:
     flow = flows["answer_tender_question"]
     result = run_demo(svc, flow, "How will you keep personal data secure?", {"sector": "justice"})
     bids, answer = result.trace
@@ -244,7 +244,7 @@ def retrieval_only(flow: Flow, **update: Any) -> Flow:
     return flow.model_copy(update={"steps": [flow.steps[0].model_copy(update=update)]})
 
 
-def test_tender_retrieval_prefers_won_bids_then_tops_up(svc: AssistantService, flows: dict[str, Flow]) -> None:
+def test_tender_retrieval_prefers_won_bids_then_tops_up(svc: Components, flows: dict[str, Flow]) -> None:
     flow = flows["answer_tender_question"]
     question = "Describe your approach to user research."
     anywhere = run_demo(svc, retrieval_only(flow), question).trace[0]  # no sector: its filter key is dropped
@@ -261,7 +261,7 @@ def test_tender_retrieval_prefers_won_bids_then_tops_up(svc: AssistantService, f
     assert all(c.metadata["doc_type"] == "bid" for c in mixed.chunks)
 
 
-def test_tender_falls_back_to_all_bids_when_none_are_won(svc: AssistantService, flows: dict[str, Flow]) -> None:
+def test_tender_falls_back_to_all_bids_when_none_are_won(svc: Components, flows: dict[str, Flow]) -> None:
     # The demo has transport case studies but no transport bids, so no won bid matches.
     flow = retrieval_only(flows["answer_tender_question"])
     assert not svc.retrieve(["x"], 5, {"doc_type": "bid", "outcome": "won", "sector": "transport"})[0]
@@ -283,7 +283,7 @@ class SmallWindow:
         return self.inner.count_tokens(text)
 
 
-def test_steps_route_to_their_engine_and_inputs_fill_filters(svc: AssistantService, tmp_path: Path) -> None:
+def test_steps_route_to_their_engine_and_inputs_fill_filters(svc: Components, tmp_path: Path) -> None:
     write_flow(tmp_path, VALID.replace("    kind: llm\n", "    kind: llm\n    engine: drafting\n"))
     probe = load_flows(tmp_path)["probe"]
     asked: list[str | None] = []
@@ -301,7 +301,7 @@ def test_steps_route_to_their_engine_and_inputs_fill_filters(svc: AssistantServi
     assert found.chunks and all(c.metadata["client"] == client for c in found.chunks)
 
 
-def test_prompts_drop_lowest_ranked_chunks_to_fit_the_window(svc: AssistantService, flows: dict[str, Flow]) -> None:
+def test_prompts_drop_lowest_ranked_chunks_to_fit_the_window(svc: Components, flows: dict[str, Flow]) -> None:
     flow = flows["rewrite_tone"]
     text = "Our innovative platform will utilise synergy across the programme."
     rules = run_demo(svc, retrieval_only(flow), text).trace[0].chunks

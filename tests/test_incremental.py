@@ -6,15 +6,15 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from assistant.components import Components
 from assistant.config import load_settings
-from assistant.services import AssistantService
 
 from .conftest import run_cli
 from .corpus_utils import chroma_entries, docstore_rows, write_corpus
 
 
-def _service(home: Path) -> AssistantService:
-    return AssistantService(load_settings(home))
+def _service(home: Path) -> Components:
+    return Components(load_settings(home))
 
 
 def test_change_delete_add_touch_only_those(tmp_path: Path, make_home) -> None:

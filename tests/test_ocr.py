@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from assistant.components import Components
 from assistant.config import load_settings
-from assistant.services import AssistantService
 from indexing.loaders import LoadError, LoadOptions, _ocr, load_file
 
 needs_tesseract = pytest.mark.skipif(
@@ -199,7 +199,7 @@ def test_scanned_pdf_words_become_searchable(tmp_path: Path, make_home) -> None:
     scan = scanned_pdf(corpus / "scanned-memo.pdf", [text_page(PAGE_ONE), blank_page(), text_page(PAGE_THREE)])
     (corpus / "other.md").write_text("# Canteen\n\nThe canteen in Leeds opens at half past seven.\n")
 
-    svc = AssistantService(load_settings(home))
+    svc = Components(load_settings(home))
     report = svc.index([corpus])
     assert (report.added, report.failed) == (2, [])
     assert report.warnings == [{"path": str(scan), "warning": "page 2: OCR found no readable text"}]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from assistant.components import Components
 from assistant.config import load_settings
-from assistant.services import AssistantService
 from indexing.loaders import LoadedDocument, LoadError, load_file
 from indexing.parse_pool import CRASH_ERROR, parse_in_processes
 
@@ -45,7 +45,7 @@ def test_indexing_through_worker_processes_matches_the_thread(make_home) -> None
     corpus = write_corpus(make_home("corpus-src").parent / "corpus", n_files=9)[0].parent
     counts = {}
     for workers in (0, 2):
-        svc = AssistantService(load_settings(make_home(f"home{workers}", f"[indexing]\nparse_workers = {workers}\n")))
+        svc = Components(load_settings(make_home(f"home{workers}", f"[indexing]\nparse_workers = {workers}\n")))
         report = svc.index([corpus])
         assert report.added == 9 and not report.failed
         counts[workers] = sorted((r.source, r.chunks) for r in svc.sources())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.components import Components
 from assistant.config import load_settings
-from assistant.services import AssistantService
 from indexing.loaders import load_file
 
 from .conftest import run_cli
@@ -43,7 +43,7 @@ def test_a_noise_title_gives_way_to_the_file_name(tmp_path: Path, make_home, tit
     folder.mkdir()
     text = "ACME Widgets Ltd quarterly update. ACME Widgets Ltd revenue rose to 41 million."
     _pdf(folder / "2023 Q1 ACME.pdf", [text], title=title)
-    svc = AssistantService(load_settings(make_home()))
+    svc = Components(load_settings(make_home()))
     report = svc.index([folder])
     assert report.added == 1 and not report.failed
     meta = svc.sources()[0].metadata

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.components import Components
 from assistant.config import load_settings
-from assistant.services import AssistantService
 
 from .conftest import run_cli
 
@@ -31,12 +31,12 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory, demo_home: Path
     return folder
 
 
-def _service(home: Path, **retrieval) -> AssistantService:
+def _service(home: Path, **retrieval) -> Components:
     settings = load_settings(home)
     settings.retrieval.candidates = 80
     for key, value in retrieval.items():
         setattr(settings.retrieval, key, value)
-    return AssistantService(settings)
+    return Components(settings)
 
 
 def test_reranker_orders_the_candidates_by_its_scores(demo_home: Path, tiny_cross_encoder: Path) -> None:

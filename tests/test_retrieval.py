@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
 from assistant.config import load_settings
-from assistant.services import DEMO_CORPUS, DEMO_QUESTIONS, AssistantService, InputError, Viewer
+from assistant.errors import InputError
 from indexing.keyword import match_expression
 
 from .conftest import run_cli
@@ -20,14 +21,14 @@ def _answerable() -> list[tuple[str, set[str]]]:
     return [(r["question"], {str(DEMO_CORPUS / s) for s in r["reference_sources"]}) for r in rows if r["answerable"]]
 
 
-def _hit_at(svc: AssistantService, mode: str, k: int = 5) -> float:
+def _hit_at(svc: Components, mode: str, k: int = 5) -> float:
     qs = _answerable()
     results = svc.retrieve([q for q, _ in qs], top_k=k, mode=mode)
     return sum(bool(want & {c.source for c in r}) for (_, want), r in zip(qs, results, strict=True)) / len(qs)
 
 
 def test_hybrid_beats_or_equals_each_ranker(demo_home: Path) -> None:
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     scores = {mode: _hit_at(svc, mode) for mode in ("dense", "keyword", "hybrid")}
     print("demo hit@5:", scores)
     assert scores["hybrid"] >= scores["dense"] and scores["hybrid"] >= scores["keyword"]
@@ -35,13 +36,13 @@ def test_hybrid_beats_or_equals_each_ranker(demo_home: Path) -> None:
 
 
 def test_keyword_index_matches_the_vector_store(demo_home: Path) -> None:
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     assert svc.indexer.keyword.count() == svc.indexer.collection.count() > 0
 
 
 @pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
 def test_groups_apply_inside_every_mode(demo_home: Path, mode: str) -> None:
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     restricted = {s.source for s in svc.sources() if s.metadata.get("groups")}
     questions = ["confidential project Kestrel acquisition", "pay review 2024 salary increase budget"]
     for results in svc.retrieve(questions, top_k=8, viewer=Viewer("staff", groups=[]), mode=mode):
@@ -52,14 +53,14 @@ def test_groups_apply_inside_every_mode(demo_home: Path, mode: str) -> None:
 
 
 def test_where_filters_in_keyword_mode(demo_home: Path) -> None:
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     where = {"doc_type": "bid", "outcome": "won"}
     hits = svc.retrieve(["data security approach"], top_k=6, where=where, mode="keyword")
     assert len(hits[0]) == 6 and all(h.metadata["outcome"] == "won" for h in hits[0])
 
 
 def test_headers_are_not_part_of_the_quoted_text(demo_home: Path) -> None:
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     for chunk in svc.retrieve(["Calderbrook annual report 2024 revenue"], top_k=5)[0]:
         assert "context" not in chunk.metadata
         assert not chunk.text.startswith(chunk.metadata["title"] + " |")
@@ -75,7 +76,7 @@ def test_latest_prefers_the_newest_document(tmp_path: Path, make_home) -> None:
         (corpus / f"report-{year}.md.meta.yaml").write_text(
             f'doc_type: annual_report\ndate: "{year}-06-30"\ntitle: Annual report\n')
     home = make_home()
-    svc = AssistantService(load_settings(home))
+    svc = Components(load_settings(home))
     svc.index([corpus])
     latest = svc.retrieve(["What was revenue in the latest annual report?"], top_k=3)[0]
     assert latest[0].source.endswith("report-2024.md")
@@ -90,7 +91,7 @@ def test_near_duplicates_do_not_crowd_out_top_k(tmp_path: Path, make_home) -> No
     for i in range(4):
         (corpus / f"copy{i}.md").write_text(f"# Terms {i}\n\n{boiler}\n")
     home = make_home()
-    svc = AssistantService(load_settings(home))
+    svc = Components(load_settings(home))
     svc.index([corpus])
     results = svc.retrieve(["How is personal data protected and when is it deleted?"], top_k=4)[0]
     assert len(results) == 4
@@ -105,7 +106,7 @@ def test_match_expression_neutralises_query_syntax() -> None:
 
 
 def test_bad_questions_and_filters(demo_home: Path) -> None:
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     with pytest.raises(InputError, match="empty"):
         svc.retrieve(["   "])
     with pytest.raises(InputError, match="100,000 characters"):
@@ -120,7 +121,7 @@ def test_bad_questions_and_filters(demo_home: Path) -> None:
 
 def test_hundreds_of_questions_in_one_call(demo_home: Path) -> None:
     """Chroma puts every query of a call into one SQL statement; a bulk evaluation must not hit SQLite's limit."""
-    svc = AssistantService(load_settings(demo_home))
+    svc = Components(load_settings(demo_home))
     questions = [q for q, _ in _answerable()] * 14  # over 1 000: Chroma failed at 1 000 before batching
     results = svc.retrieve(questions, top_k=3)
     assert len(results) == len(questions) and all(len(r) == 3 for r in results)

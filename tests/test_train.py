@@ -14,11 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
+from assistant.components import Components
 from assistant.config import load_settings
 from assistant.engines import EngineRegistry
 from assistant.llm.embedded import EMBEDDED_LLM_NAME, _gguf_path
-from assistant.services import AssistantService
-from assistant.training import run_train
+from assistant.training import TrainRequest, run_train
+from assistant.work import Foreground
 from finetune.callbacks import NanGuard
 from finetune.models import CHATML_TRAINING_TEMPLATE
 from finetune.validate import file_sha256
@@ -136,7 +137,7 @@ def test_sft_then_dpo_on_top_is_a_recorded_servable_chain(tiny_home: Path, tiny_
     assert hyper["loss"] == "dpo_sigmoid_norm+sft" and hyper["loss_type"] == ["sigmoid_norm", "sft"]
     assert math.isfinite(json.loads(out)["metrics"]["train_loss"])
 
-    svc = AssistantService(load_settings(tiny_home))
+    svc = Components(load_settings(tiny_home))
     answers = {name: svc.engine(name).generate(QUESTION, 8) for name in ("base", "company", "bids")}
     assert len(set(answers.values())) == 3, answers
 
@@ -259,20 +260,25 @@ def test_out_of_memory_mid_run_registers_nothing_and_resume_finishes(tiny_home: 
     settings = load_settings(tiny_home)
     data = write_set(tiny_home / "datasets", "oom", sft_rows(8), val=0)
     overrides = {"max_steps": 6, "save_steps": 3, "max_length": 64, "batch_size": 2, "learning_rate": 1e-2}
-    steps = []
 
-    def out_of_memory_at_step_4() -> bool:
-        steps.append(len(steps) + 1)
-        if len(steps) == 4:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return False
+    class OutOfMemoryAtStep4(Foreground):
+        """Training asks whether to stop once a step: the fourth time, the GPU runs out of memory."""
+
+        asked = 0
+
+        @property
+        def cancelled(self) -> bool:
+            self.asked += 1
+            if self.asked == 4:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return False
 
     with pytest.raises(TrainingError, match=r"out of memory at step 4: lower batch_size \(2\) or max_length "
                                             r"\(64\); --resume continues"):
-        run_train(settings, "sft", data, "oom", overrides=overrides, should_stop=out_of_memory_at_step_4)
+        run_train(settings, TrainRequest("sft", data, "oom", overrides=overrides), OutOfMemoryAtStep4())
     assert EngineRegistry(tiny_home / "engines").names() == []
 
-    doc = run_train(settings, "sft", data, "oom", overrides=overrides, resume=True)
+    doc = run_train(settings, TrainRequest("sft", data, "oom", overrides=overrides, resume=True))
     assert doc["metrics"]["resumed_from_step"] == 3 and doc["metrics"]["steps"] == 6
     assert EngineRegistry(tiny_home / "engines").resolve("oom").record.version == 1
 
@@ -280,11 +286,11 @@ def test_out_of_memory_mid_run_registers_nothing_and_resume_finishes(tiny_home: 
 def test_the_embedded_model_learns_an_adapter_that_changes_its_answers(make_home, tmp_path: Path) -> None:
     home = make_home("embedded", "[llm]\nmax_new_tokens = 12\n")
     data = write_set(tmp_path, "sft", sft_rows(6), val=0)
-    doc = run_train(load_settings(home), "sft", data, "offices", overrides={
-        "max_steps": 2, "max_length": 96, "batch_size": 2, "learning_rate": 5e-3, "lora_r": 8})
+    doc = run_train(load_settings(home), TrainRequest("sft", data, "offices", overrides={
+        "max_steps": 2, "max_length": 96, "batch_size": 2, "learning_rate": 5e-3, "lora_r": 8}))
     assert doc["metrics"]["steps"] == 2 and math.isfinite(doc["metrics"]["train_loss"])
     assert doc["base"] == "embedded"
-    svc = AssistantService(load_settings(home))
+    svc = Components(load_settings(home))
     base, tuned = svc.engine("base").generate(QUESTION), svc.engine("offices").generate(QUESTION)
     assert base != tuned, base
 

@@ -259,7 +259,7 @@ def test_admin_trains_an_engine_from_the_page_and_promotes_it(browser, web_serve
 
 
 def test_evaluator_runs_an_evaluation_and_opens_its_report(browser, web_server, tmp_path: Path) -> None:
-    from assistant.services import DEMO_QUESTIONS
+    from assistant.components import DEMO_QUESTIONS
 
     shots = Shots(tmp_path)
     page = sign_in(browser, web_server, "eve", shots)

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.errors import InputError
+
 # Names appear as placeholders (`{name}`) and as keys in traces, so keep them identifier-like.
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 STEP_KINDS = ("llm", "retrieve")
@@ -22,7 +24,7 @@ Template = Annotated[str, Field(min_length=1)]
 WhereValue = str | int | float | bool
 
 
-class FlowError(ValueError):
+class FlowError(InputError):
     """A flow cannot be loaded or run; the message is one line that names the flow (and file, step)."""
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
+from assistant.errors import Unavailable
+
 Message = dict[str, str]
 
 
-class LLMUnavailable(RuntimeError):
+class LLMUnavailable(Unavailable):
     """The configured language model cannot be used; the one-line message names it and what to do.
 
     Covers a missing model folder, an unreachable or silent endpoint, an unknown engine, a prompt

@@ -1,4 +1,8 @@
-"""The services the CLI, the web UI and the API all call. Components are built lazily, once."""
+"""The parts every feature service shares, built lazily, once: indexer, retriever, engines, chat pipeline.
+
+No roles and no audit here: `assistant.services` decides who may call what and records it. The methods
+take the viewer (whose groups filter retrieval) and, for long work, the progress to report to.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 from assistant.chat import Answer, ChatPipeline
 from assistant.config import Settings
+from assistant.errors import InputError
 from assistant.llm.base import GenerationBackend, Message
 from indexing.docstore import SourceRecord
 from indexing.ingest import Indexer, IndexReport
@@ -22,10 +27,6 @@ DEMO_CORPUS = DEMO_DIR / "corpus"
 DEMO_QUESTIONS = DEMO_DIR / "questions.jsonl"
 
 
-class InputError(ValueError):
-    """A malformed input file or argument; the message names it (and the line)."""
-
-
 @dataclass
 class Viewer:
     """Who is asking. `groups=None` is an unrestricted operator on the command line."""
@@ -34,7 +35,7 @@ class Viewer:
     groups: list[str] | None = None
 
 
-class AssistantService:
+class Components:
     def __init__(self, settings: Settings, progress: Progress | None = None) -> None:
         self.settings = settings
         self.paths = settings.paths
@@ -79,8 +80,9 @@ class AssistantService:
         return ChatPipeline(chat, self.settings.llm.max_new_tokens, answerability=build_check(chat, self.indexer))
 
     # -- indexing ------------------------------------------------------------------------------
-    def index(self, paths: list[Path], meta: dict[str, Any] | None = None, prune: bool = False) -> IndexReport:
-        return self.indexer.index(paths, meta, prune)
+    def index(self, paths: list[Path], meta: dict[str, Any] | None = None, prune: bool = False,
+              progress: Progress | None = None) -> IndexReport:
+        return self.indexer.index(paths, meta, prune, progress)
 
     def sources(self) -> list[SourceRecord]:
         return self.indexer.sources()
@@ -133,18 +135,19 @@ class AssistantService:
 
     def ask(
         self, questions: list[str], engine: str = "base", use_rag: bool = True, top_k: int | None = None,
-        where: dict[str, Any] | None = None, viewer: Viewer | None = None,
+        where: dict[str, Any] | None = None, viewer: Viewer | None = None, progress: Progress | None = None,
     ) -> list[Answer]:
         for q in questions:
             check_question(q, self.settings.retrieval.max_query_chars)
         llm = self.engine(engine)
         retrieve = self._retriever_for(use_rag, top_k, where, viewer)
         answers = []
-        self.progress.start(len(questions), "Answering")
+        progress = progress or NoProgress()
+        progress.start(len(questions), "Answering")
         for question in questions:
             answers.append(self.pipeline.answer(question, retrieve, llm, engine))
-            self.progress.advance(1)
-        self.progress.finish()
+            progress.advance(1)
+        progress.finish()
         return answers
 
     def chat(
@@ -180,9 +183,9 @@ class AssistantService:
         )
 
     # -- demo ----------------------------------------------------------------------------------
-    def build_demo(self) -> dict[str, Any]:
+    def build_demo(self, progress: Progress | None = None) -> dict[str, Any]:
         """Index (or refresh) the demo corpus into this home."""
-        report = self.index([DEMO_CORPUS], prune=True)
+        report = self.index([DEMO_CORPUS], prune=True, progress=progress)
         return {
             "home": str(self.paths.home),
             "sources": len(self.sources()),

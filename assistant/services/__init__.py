@@ -1,0 +1,54 @@
+"""The only layer the CLI, the web app and the API call: one service per feature.
+
+    documents  what is indexed; upload, index, reindex, remove; search      (assistant.services.documents)
+    chat       answers with citations, conversations, feedback, flows        (assistant.services.chat)
+    engines    versions, promotion, export; training sets and training      (assistant.services.engines)
+    reports    evaluations and their reports; exported feedback             (assistant.services.reports)
+    users      sign-in, sessions, API keys; accounts                        (assistant.services.users)
+    jobs       background work: list, metrics, wait, cancel                 (assistant.services.jobs)
+
+Every method takes the acting `User` first (`operator()` for the command line without --user),
+checks the role, audits what changes state, and does the work through `assistant.components`
+and the libraries. Long work takes a `Work` per call (`assistant.work`).
+"""
+
+from __future__ import annotations
+
+from assistant.accounts import AuthError, User
+from assistant.appdb import AppDB
+from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
+from assistant.config import Settings
+from assistant.services.base import ServiceContext, may_see, operator, require, viewer_of
+from assistant.services.chat import ChatRequest, ChatService, TurnDone
+from assistant.services.documents import UPLOAD_FIELDS, DocumentsService
+from assistant.services.engines import EnginesService
+from assistant.services.jobs import JobsService
+from assistant.services.reports import ReportsService
+from assistant.services.users import UsersService
+
+
+class Services:
+    """The feature services over one shared context: one per process (web server) or command (CLI)."""
+
+    def __init__(self, settings: Settings, db: AppDB | None = None, components: Components | None = None) -> None:
+        self.ctx = ServiceContext(settings, db, components)
+        self.settings = settings
+        self.documents = DocumentsService(self.ctx)
+        self.chat = ChatService(self.ctx)
+        self.engines = EnginesService(self.ctx)
+        self.reports = ReportsService(self.ctx)
+        self.users = UsersService(self.ctx)
+        self.jobs = JobsService(self.ctx)
+
+    @property
+    def components(self) -> Components:
+        return self.ctx.components
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+__all__ = [
+    "DEMO_CORPUS", "DEMO_QUESTIONS", "UPLOAD_FIELDS", "AuthError", "ChatRequest", "Services", "TurnDone", "User",
+    "Viewer", "may_see", "operator", "require", "viewer_of",
+]

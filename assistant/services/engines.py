@@ -1,0 +1,125 @@
+"""Engines: the registered versions, promotion, removal, export, and making new ones (training sets and
+training runs). Admins only; staff reach promoted versions through chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assistant.accounts import User
+from assistant.engines import EngineRegistry, check_engine_name, parse_ref, remove_engine
+from assistant.errors import InputError
+from assistant.jobs import Job, JobCancelled
+from assistant.promotion import demote, gate_result, promote, promoted_refs
+from assistant.services.base import ServiceContext, require
+from assistant.training import DatagenRequest, TrainRequest, run_datagen, run_export, run_train
+from assistant.work import Work
+
+KINDS = ("sft", "dpo")
+
+
+class EnginesService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def registry(self) -> EngineRegistry:
+        return EngineRegistry(self.ctx.paths.engines)
+
+    # -- the registry --------------------------------------------------------------------------------
+    def list(self, user: User, all_versions: bool = True) -> list[dict[str, Any]]:
+        """Registered versions with their lineage, metrics, gate result and promotion."""
+        require(user, "engines")
+        registry = self.registry
+        promoted = set(promoted_refs(registry).values())
+        rows = []
+        for record in registry.list(all_versions=all_versions):
+            gate = gate_result(record)
+            rows.append({**record.to_json(), "ref": record.ref, "promoted": record.ref in promoted,
+                         "gate": None if gate is None else bool(gate.get("passed", gate.get("pass")))})
+        return rows
+
+    def show(self, user: User, ref: str) -> dict[str, Any]:
+        """One version in full: its record, adapter chain and the engine's other versions."""
+        require(user, "engines")
+        registry = self.registry
+        resolved = registry.resolve(ref)
+        versions = [r.version for r in registry.list(all_versions=True) if r.name == resolved.record.name]
+        return {**resolved.record.to_json(), "folder": str(resolved.record.folder),
+                "chain": [r.ref for r in resolved.chain], "versions": versions}
+
+    def promote(self, user: User, ref: str, force: bool = False) -> str:
+        require(user, "engines")
+        record = promote(self.registry, ref, force, actor=user.name)
+        self.ctx.audit(user, "promote engine", record.ref + (" (forced)" if force else ""))
+        return record.ref
+
+    def remove(self, user: User, ref: str) -> list[str]:
+        """Delete NAME@N or every version of NAME. A removed promoted version is demoted with it, so a
+        retrained version under the same number is never offered to staff unevaluated."""
+        require(user, "engines")
+        registry = self.registry
+        name, _version = parse_ref(ref)
+        removed = remove_engine(registry, ref)
+        if promoted_refs(registry).get(name) is None:
+            demote(registry, name)
+        self.ctx.audit(user, "remove engine", ", ".join(removed))
+        return removed
+
+    def export(self, user: User, ref: str, out: Path, work: Work | None = None) -> dict[str, Any]:
+        require(user, "engines")
+        doc = run_export(self.ctx.settings, ref, out, work.message if work else None)
+        self.ctx.audit(user, "export engine", f"{doc['engine']} to {doc['out']}")
+        return doc
+
+    # -- training sets -------------------------------------------------------------------------------
+    def datasets(self, user: User) -> list[str]:
+        require(user, "engines")
+        folder = self.ctx.paths.datasets
+        return sorted(str(p) for p in folder.glob("*.jsonl") if not p.name.endswith(".val.jsonl"))
+
+    def datagen(self, user: User, request: DatagenRequest, work: Work | None = None) -> Any:
+        """Generate one SFT or DPO training set from the index; a finetune DatagenResult."""
+        require(user, "engines")
+        _check_kind(request.kind)
+        self.ctx.audit(user, "datagen", request.kind)
+        return run_datagen(self.ctx.components, request, work)
+
+    def submit_datagen(self, user: User, request: DatagenRequest) -> Job:
+        require(user, "engines")
+        _check_kind(request.kind)
+        return self.ctx.jobs.submit("datagen", user.name, f"Generate {request.kind.upper()} data",
+                                    lambda work: self.datagen(user, request, work).to_json())
+
+    # -- training ------------------------------------------------------------------------------------
+    def train(self, user: User, request: TrainRequest, work: Work | None = None) -> dict[str, Any]:
+        """Train a new version of request.engine and register it; the `train` command's JSON document."""
+        self._check_train(user, request)
+        self.ctx.audit(user, "train", f"{request.kind} {request.engine} on {request.data}")
+        return run_train(self.ctx.settings, request, work)
+
+    def submit_train(self, user: User, request: TrainRequest) -> Job:
+        """Train in a background job; the loss curve is kept with the job (`JobsService.metrics`)."""
+        self._check_train(user, request)
+
+        def run(work: Any) -> dict[str, Any]:
+            from finetune.train import TrainingCancelled
+
+            try:
+                return self.train(user, request, work)
+            except TrainingCancelled as err:
+                raise JobCancelled(str(err)) from err
+
+        return self.ctx.jobs.submit("train", user.name, f"Train {request.engine} ({request.kind.upper()})", run)
+
+    def _check_train(self, user: User, request: TrainRequest) -> None:
+        require(user, "engines")
+        check_engine_name(request.engine)
+        _check_kind(request.kind)
+        if not Path(request.data).is_file():
+            raise InputError(f"no dataset at {request.data} (generate one first)")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r} (sft or dpo)")
