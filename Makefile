@@ -36,8 +36,9 @@ tesseract:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q tesseract-ocr; \
 	  else sudo apt-get update -q && sudo apt-get install -y -q tesseract-ocr; fi; }
 
-lint: install
+lint: install  ## ruff, and the dependency rule (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py

@@ -12,11 +12,11 @@ same MiniLM embedder → Chroma, then `as_retriever`. Ours is `assistant index` 
 with the default settings (hybrid retrieval), on a fresh home.
 
 With `--bare`, a third pipeline: the same script with the chunks embedded without the file path that
-`SimpleDirectoryReader` puts in each (the ten-line script of issue 12 did that). Figures per corpus,
+`SimpleDirectoryReader` puts in each (a ten-line script often does). Figures per corpus,
 for each pipeline: document-level hit@1, hit@5 and MRR@10 (a question hits when a
 file it names is among the first k distinct files of the top 30 chunks), end-to-end index time from a
 cold start (parsing, embedding and storing, model load included), chunks; for ours also the no-op
-re-index time as a share of the full index. Ratios are ours / plain. Goals (issue 12): hit@1 >= 1.6x
+re-index time as a share of the full index. Ratios are ours / plain. Goals: hit@1 >= 1.6x
 plain and >= 0.50, hit@5 >= 0.90 on every corpus; index time ratio <= 1.0 on a PDF-heavy corpus;
 no-op re-index <= 5 % of a full index.
 """

@@ -1,4 +1,4 @@
-"""Evaluation: the same questions through engines × modes, scored, written as a report (issue 6).
+"""Evaluation: the same questions through engines × modes, scored, written as a report.
 
 Modules, one job each:
 - questions        read and check a questions file (errors name file:line)

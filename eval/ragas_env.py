@@ -1,4 +1,4 @@
-"""Import RAGAS so that it stays offline (see ../shared/OFFLINE.md).
+"""Import RAGAS so that it stays offline (ARCHITECTURE.md, "Offline").
 
 - RAGAS_DO_NOT_TRACK: no usage analytics sent home.
 - tiktoken's o200k_base (RAGAS counts tokens with it) is normally downloaded; llama-index-core ships the
