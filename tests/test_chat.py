@@ -105,3 +105,32 @@ def test_ask_batch_json(demo_home: Path, tmp_path: Path) -> None:
     qfile.write_text('{"question": "ok"}\nnot json\n')
     res = run_cli("ask", "--questions", str(qfile), home=demo_home)
     assert res.returncode == 2 and ":2:" in res.stderr
+
+
+def test_the_sources_under_an_answer_keep_the_numbers_it_cites() -> None:
+    """The regression: an answer ending "... [3]" showed "Sources: [1] <another file>". The cited source keeps
+    its prompt number, in the Answer, its JSON (CLI, API, stored history) and in streamed turns alike."""
+    from assistant.chat import ChatPipeline
+    from assistant.config import ChatSettings
+    from indexing.retrieval import RetrievedChunk
+
+    from .fakes import ScriptedBackend
+
+    chunks = [RetrievedChunk(f"c{i}", f"/docs/file-{i}.md", None, f"Passage {i} about the Leeds office.", 1.0 - i / 10,
+                             {"file_name": f"file-{i}.md"}, {"dense": 0.9 - i / 10}) for i in range(1, 5)]
+    pipeline = ChatPipeline(ChatSettings(), max_new_tokens=32)
+    llm = ScriptedBackend("The Leeds office opened in 2019 [3].")
+    answer = pipeline.answer("When did the Leeds office open?", lambda _q: chunks, llm, "base")
+    assert "[3] (file-3.md" in llm.prompts[0][0]["content"]  # the number the model saw
+    assert [(n, c.source) for n, c in answer.cited()] == [(3, "/docs/file-3.md")]
+    assert [(s["n"], s["source"]) for s in answer.to_json()["sources"]] == [(3, "/docs/file-3.md")]
+    streamed = list(pipeline.stream("When did the Leeds office open?", lambda _q: chunks, llm, "base"))
+    assert "".join(p for p in streamed if isinstance(p, str)) == llm.reply
+    assert [(s["n"], s["source"]) for s in streamed[-1].sources_json()] == [(3, "/docs/file-3.md")]
+
+    # Citing none: every source in the prompt is shown, each with its own number.
+    uncited = pipeline.answer("When?", lambda _q: chunks, ScriptedBackend("In 2019."), "base")
+    assert [s["n"] for s in uncited.sources_json()] == [1, 2, 3, 4]
+    # Two cited out of order: shown in number order, numbers kept.
+    two = pipeline.answer("When?", lambda _q: chunks, ScriptedBackend("In 2019 [4], per the plan [2]."), "base")
+    assert [(s["n"], s["source"]) for s in two.sources_json()] == [(2, "/docs/file-2.md"), (4, "/docs/file-4.md")]
