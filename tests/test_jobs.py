@@ -302,3 +302,28 @@ def test_job_taken_over_by_a_restart_stops_at_next_report(url: str, manager: Job
     count = len(reports)
     time.sleep(0.05)
     assert len(reports) == count
+
+
+def test_metrics_rows_are_kept_with_the_job_for_every_process(url: str) -> None:
+    """A training run's loss curve is recorded with its job: a second manager on the same database (another
+    web process, or this one after a restart) reads the same rows, in order; another job's rows stay apart."""
+    first = JobManager(AppDB(url))
+    try:
+        def train(ctx: JobContext) -> dict:
+            for step in (1, 2, 3):
+                ctx.record({"step": step, "loss": 2.0 / step})
+            return {}
+
+        job = first.submit("train", "alice", "Train", train)
+        other = first.submit("eval", "alice", "Eval", lambda ctx: ctx.record({"step": 9}) or {})
+        assert first.wait(job.id, WAIT).state == "done" and first.wait(other.id, WAIT).state == "done"
+    finally:
+        first.shutdown(wait=True, timeout=WAIT)
+    second = JobManager(AppDB(url))
+    try:
+        assert second.metrics(job.id) == [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0},
+                                          {"step": 3, "loss": 2.0 / 3}]
+        assert second.metrics(other.id) == [{"step": 9}]
+        assert second.metrics(12345) == []
+    finally:
+        second.shutdown(wait=True, timeout=WAIT)
