@@ -13,9 +13,9 @@ from typing import Any
 
 from assistant.engines import EngineError, EngineRecord, EngineRegistry
 from assistant.files import atomic_write_text
+from eval.gate import read_gate_file
 
 PROMOTED_FILE = "promoted.json"
-GATE_FILE = "gate.json"
 
 
 def _promoted_file(registry: EngineRegistry, name: str) -> Path:
@@ -23,11 +23,8 @@ def _promoted_file(registry: EngineRegistry, name: str) -> Path:
 
 
 def gate_result(record: EngineRecord) -> dict[str, Any] | None:
-    path = Path(record.folder) / GATE_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    """The version's last evaluation gate verdict (eval writes and reads gate.json; this is its one reader here)."""
+    return read_gate_file(Path(record.folder)) if record.folder else None
 
 
 def _gate_passed(gate: dict[str, Any]) -> bool:
