@@ -3,8 +3,10 @@ then by command-line options. A resumed run keeps the recipe it started with."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,49 +25,60 @@ LEARNING_RATES = {"sft": 2e-4, "dpo": 2e-5}  # DPO wants 5e-6 .. 5e-5 with LoRA 
 
 
 class TrainRecipe(BaseModel):
-    """Every knob of a run. `None` means "pick for this kind and machine" (see `resolved`)."""
+    """Every knob of a run. `None` means "pick for this kind and machine" (see `resolved`).
+
+    Each field is declared once, here: its type, bounds and description are also the `train` command's
+    options and the web form's fields (`TRAIN_OPTIONS`, `recipe_fields`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = Field(-1, ge=-1, description="overrides epochs when > 0")
-    learning_rate: float | None = Field(None, gt=0, lt=1)
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
-    warmup: float = Field(0.0, ge=0, description="warm-up steps, or a share of all steps when < 1")
-    weight_decay: float = Field(0.0, ge=0)
-    lora_r: int = Field(16, ge=1, le=1024)
-    lora_alpha: int | None = Field(None, ge=1, description="default 2 x lora_r")
-    lora_dropout: float = Field(0.0, ge=0, lt=1, description="PEFT's default; 0.05 cost ~10% speed on a CPU")
-    target_modules: str | list[str] = "all-linear"
-    freeze_layers: int = Field(0, ge=0, description="no adapter on the lowest N transformer layers")
+    epochs: float = Field(1.0, gt=0, description="Passes over the data.")
+    max_steps: int = Field(-1, ge=-1, description="Stop after N optimizer steps; overrides epochs when > 0.")
+    learning_rate: float | None = Field(None, gt=0, lt=1, description="Learning rate (default 2e-4 SFT, 2e-5 DPO).")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="Learning-rate schedule."
+    )
+    warmup: float = Field(0.0, ge=0, description="Warm-up steps, or a share of all steps when < 1.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    lora_r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
+    lora_alpha: int | None = Field(None, ge=1, description="LoRA alpha (default 2 x lora_r).")
+    lora_dropout: float = Field(
+        0.0, ge=0, lt=1, description="LoRA dropout (PEFT's default 0; 0.05 cost ~10% speed on a CPU)."
+    )
+    target_modules: str | list[str] = Field("all-linear", description="Modules that get an adapter.")
+    freeze_layers: int = Field(0, ge=0, description="No adapter on the lowest N transformer layers.")
     mode: Literal["stack", "continue"] = Field(
-        "stack", description="with --from: a new adapter on the frozen parent chain, or keep training its adapter"
+        "stack", description="With --from: 'stack' a new adapter on the frozen parent chain, or 'continue' "
+        "training its adapter."
     )
     batch_size: int | None = Field(
-        None, ge=1, description="per device; default 1 on a CPU (x4 accumulated), 8 on a GPU (x2)"
+        None, ge=1, description="Rows per device and pass (default: 1 on a CPU, 4 accumulated; 8 on a GPU, 2 "
+        "accumulated)."
     )
     grad_accum: int | None = Field(
-        None, ge=1, description="default 4 on a CPU, 2 on a GPU, when batch_size is not set; else 1"
+        None, ge=1, description="Passes accumulated per step (default 4 on a CPU, 2 on a GPU, when batch_size is "
+        "not set; else 1)."
     )
-    max_length: int = Field(1024, ge=16, description="tokens per sequence (longer rows are left out)")
+    max_length: int = Field(1024, ge=16, description="Tokens per sequence (longer rows are left out).")
     packing: bool | None = Field(
-        None, description="SFT: pack rows into max_length blocks, padding-free (best-fit); default on a GPU only"
+        None, description="SFT: pack rows into max_length blocks, padding-free (best-fit); default on a GPU only."
     )
-    assistant_only_loss: bool = Field(True, description="SFT: loss on the assistant turns only")
-    beta: float = Field(0.1, gt=0, description="DPO: strength of the pull towards the reference")
+    assistant_only_loss: bool = Field(True, description="SFT: loss on the assistant turns only.")
+    beta: float = Field(0.1, gt=0, description="DPO beta: the strength of the pull towards the reference.")
     loss_type: list[DpoLoss] = Field(
         default_factory=lambda: ["sigmoid"], min_length=1,
-        description="DPO: TRL's loss types, summed (e.g. [sigmoid, sft]: DPO plus NLL on the chosen answers)",
+        description="DPO: TRL's loss types, summed (e.g. sigmoid_norm: per-token, for answers of different "
+        "lengths; sft: NLL on the won answers).",
     )
-    loss_weights: list[float] | None = Field(None, description="DPO: one weight per loss type (default 1 each)")
-    eval_steps: int = Field(20, ge=1)
-    save_steps: int | None = Field(None, ge=1, description="default: eval_steps")
-    early_stopping_patience: int = Field(3, ge=0, description="evaluations without improvement; 0 = off")
-    save_total_limit: int = Field(2, ge=1)
-    logging_steps: int = Field(1, ge=1)
-    seed: int = 42
-    bf16: bool | None = Field(None, description="default: where the GPU or CPU runs bf16 natively")
-    gradient_checkpointing: bool = False
+    loss_weights: list[float] | None = Field(None, description="DPO: one weight per loss type (default 1 each).")
+    eval_steps: int = Field(20, ge=1, description="Evaluate every N steps.")
+    save_steps: int | None = Field(None, ge=1, description="Checkpoint every N steps (default: eval_steps).")
+    early_stopping_patience: int = Field(3, ge=0, description="Evaluations without improvement; 0 = off.")
+    save_total_limit: int = Field(2, ge=1, description="Checkpoints kept.")
+    logging_steps: int = Field(1, ge=1, description="Log the loss every N steps.")
+    seed: int = Field(42, description="Random seed of the run.")
+    bf16: bool | None = Field(None, description="bf16 weights (default: where the GPU or CPU runs bf16 natively).")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations: less memory, slower steps.")
 
     @model_validator(mode="after")
     def _weights_match(self) -> TrainRecipe:
@@ -95,6 +108,72 @@ class TrainRecipe(BaseModel):
             "save_steps": self.save_steps or self.eval_steps,
             "bf16": bf16_ok if self.bf16 is None else self.bf16,
         })
+
+
+# -- the options each kind of run exposes ----------------------------------------------------------------
+# The front ends build their inputs from this list (the `train sft|dpo` options, the web form's fields); the
+# other fields are set in a --recipe YAML file. Validation is `build_recipe`'s, whoever calls it.
+_SHARED_OPTIONS = ("epochs", "learning_rate", "lora_r", "max_steps", "eval_steps", "save_steps",
+                   "early_stopping_patience", "freeze_layers", "batch_size", "max_length")
+TRAIN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sft": (*_SHARED_OPTIONS, "packing", "mode"),
+    "dpo": (*_SHARED_OPTIONS, "beta", "loss_type", "mode"),
+}
+# Command-line flags that are not simply --field-name (kept from before the recipe declared them).
+_FLAGS = {"learning_rate": "--lr"}
+_BOUNDS = ("ge", "gt", "le", "lt")
+
+
+@dataclass(frozen=True)
+class RecipeField:
+    """One TrainRecipe field as a front end shows it: `type` is int, float, bool or str (a list field has
+    `multiple`), `default` None means chosen per kind and machine, `bounds` maps ge/gt/le/lt to numbers."""
+
+    name: str
+    flag: str
+    type: type
+    default: Any
+    help: str
+    bounds: dict[str, float]
+    choices: tuple[str, ...] | None = None
+    multiple: bool = False
+
+    def range_text(self) -> str:
+        """The bounds as click prints a range: x>=1, x>0, 0<x<1, 1<=x<=1024; empty without bounds."""
+        b = self.bounds
+        low = f"{b['ge']}<=" if "ge" in b else f"{b['gt']}<" if "gt" in b else ""
+        high = f"<={b['le']}" if "le" in b else f"<{b['lt']}" if "lt" in b else ""
+        if low and not high:
+            return f"x>={b['ge']}" if "ge" in b else f"x>{b['gt']}"
+        return f"{low}x{high}" if low or high else ""
+
+
+def recipe_fields(kind: str) -> list[RecipeField]:
+    """The TrainRecipe fields a `kind` ("sft" or "dpo") run exposes, in order, described from the model."""
+    return [_describe(name) for name in TRAIN_OPTIONS[kind]]
+
+
+def _describe(name: str) -> RecipeField:
+    info = TrainRecipe.model_fields[name]
+    annotation, multiple = _strip(info.annotation)
+    choices = tuple(get_args(annotation)) if get_origin(annotation) is Literal else None
+    bounds = {k: getattr(m, k) for m in info.metadata for k in _BOUNDS if getattr(m, k, None) is not None}
+    default = info.get_default(call_default_factory=True)
+    return RecipeField(name=name, flag=_FLAGS.get(name, "--" + name.replace("_", "-")),
+                       type=str if choices else annotation, default=default, help=info.description or "",
+                       bounds=bounds, choices=choices, multiple=multiple)
+
+
+def _strip(annotation: Any) -> tuple[Any, bool]:
+    """(the scalar type, whether it is a list) of `X`, `X | None`, `list[X]` or `list[X] | None`."""
+    args = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in (
+        Union, UnionType) else [annotation]
+    if len(args) != 1:
+        raise TypeError(f"a recipe option needs one type, not {annotation}")
+    (scalar,) = args
+    if get_origin(scalar) is list:
+        return get_args(scalar)[0], True
+    return scalar, False
 
 
 def _problems(err: ValidationError, where: str) -> RecipeError:

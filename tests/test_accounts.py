@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from assistant.accounts import BAD_LOGIN, PERMISSIONS, ROLES, AccountError, Accounts, AuthError, User
 from assistant.appdb import AppDB, sessions, users
-from assistant.cli_users import users_app
+from assistant.cli.users import users_app
 from tests.conftest import run_cli
 
 

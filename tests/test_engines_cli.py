@@ -10,8 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.config import LLMSettings
+from assistant.config import LLMSettings, load_settings
 from assistant.engines import EngineManager
+from assistant.errors import NotFound
+from assistant.services import Services, User, operator
 
 from .conftest import run_cli
 from .llm_fixtures import make_random_adapter
@@ -72,6 +74,35 @@ def test_remove_refuses_while_another_engine_is_built_on_it(home: Path) -> None:
     assert not (home / "engines" / "company").exists()
     code, out, _ = cli("engines", "list", "--home", str(home), "--json")
     assert json.loads(out) == []
+
+
+def test_a_removed_promoted_version_is_withdrawn_and_a_retrained_one_is_not_promoted(home: Path, tiny_base: Path,
+                                                                                    ) -> None:
+    """Issue 13: promote company@2, `engines remove company@2`, train again: the new company@2 (never
+    evaluated) must not reach staff, and no promotion may be left naming the removed version."""
+    promoted_file = home / "engines" / "company" / "promoted.json"
+    code, out, err = cli("engines", "promote", "company@2", "--force", "--home", str(home), "--json")
+    assert code == 0 and json.loads(out) == {"promoted": "company@2", "forced": True}, err
+    svc = Services(load_settings(home))
+    assert svc.chat.engine_names(operator()) == ["base", "company@2"] and promoted_file.is_file()
+
+    code, out, err = cli("engines", "remove", "company@2", "--home", str(home), "--json")
+    assert code == 0 and json.loads(out) == {"removed": ["company@2"]}, err
+    assert not promoted_file.exists()  # withdrawn with the version, not left for the next company@2
+    audited = [(e["action"], e["detail"]) for e in svc.ctx.db.audit_entries() if e["actor"].startswith("cli")]
+    assert ("remove engine", "company@2") in audited and ("promote engine", "company@2 (forced)") in audited
+
+    # The next run publishes company@2 again, as `train` does: the version after company@1.
+    make_random_adapter(tiny_base, home / "engines" / "company" / "v2", seed=4, base=str(tiny_base), version=2)
+    code, out, _ = cli("engines", "list", "--home", str(home), "--json")
+    assert code == 0 and ("company", 2) in [(e["name"], e["version"]) for e in json.loads(out)]
+    fresh = Services(load_settings(home))
+    assert fresh.chat.engine_names(operator()) == ["base"]
+    assert not [row for row in fresh.engines.list(operator()) if row["promoted"]]
+    with pytest.raises(NotFound, match="no engine named 'company@2' that you may use"):
+        fresh.chat.check_engine(User("sam", "staff", ()), "company@2")
+    svc.close()
+    fresh.close()
 
 
 def test_merged_export_loads_with_transformers_and_matches_the_served_chain(home: Path, tiny_base: Path) -> None:

@@ -150,6 +150,29 @@ def test_sft_then_dpo_on_top_is_a_recorded_servable_chain(tiny_home: Path, tiny_
     assert [r.ref for r in record.chain] == ["company@2"]
 
 
+def test_the_train_options_are_the_recipe_fields() -> None:
+    """Each knob is declared once, on TrainRecipe: `train sft|dpo` offer exactly the fields TRAIN_OPTIONS names,
+    under their flags, with the field's description as help, and None (the recipe decides) when not given."""
+    from typer.main import get_command
+
+    from finetune.recipes import TRAIN_OPTIONS, TrainRecipe, recipe_fields
+
+    train = get_command(app).commands["train"]  # type: ignore[attr-defined]
+    fixed = {"data", "engine", "from_engine", "resume", "recipe", "val", "home", "as_json", "help"}
+    for kind in ("sft", "dpo"):
+        params = {p.name: p for p in train.commands[kind].params}
+        assert set(params) - fixed == set(TRAIN_OPTIONS[kind])
+        for field in recipe_fields(kind):
+            option = params[field.name]
+            assert field.flag in option.opts and option.default is None
+            assert option.help.startswith(TrainRecipe.model_fields[field.name].description)
+    sft = {p.name: p for p in train.commands["sft"].params}
+    dpo = {p.name: p for p in train.commands["dpo"].params}
+    assert "--lr" in sft["learning_rate"].opts and "--no-packing" in sft["packing"].secondary_opts
+    assert dpo["loss_type"].multiple and "beta" not in sft and "packing" not in dpo
+    assert "[default: 16; 1<=x<=1024]" in sft["lora_r"].help
+
+
 def test_assistant_only_loss_trains_the_answers_and_their_end_of_turn(tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 
@@ -194,6 +217,9 @@ def test_bad_inputs_fail_in_one_line_and_register_nothing(tiny_home: Path, tmp_p
         (["train", "dpo", "--data", str(good), "--engine", "x", "--recipe", str(weights)], "1 weights for 2"),
         (["train", "sft", "--data", str(good), "--engine", "no/such"], "invalid engine name"),
         (["train", "sft", "--data", str(good), "--engine", "x", "--mode", "continue"], "name it with --from"),
+        # The options carry no bounds of their own: the recipe's are checked, as for the web form.
+        (["train", "sft", "--data", str(good), "--engine", "x", "--lora-r", "0"], "lora_r: Input should be greater"),
+        (["train", "sft", "--data", str(good), "--engine", "x", "--mode", "merge"], "mode: Input should be 'stack'"),
     ]
     for args, message in cases:
         code, _out, err = cli(*args, *home)

@@ -85,6 +85,13 @@ class DocumentsService:
             raise InputError(failed[0]["error"])
         return removed
 
+    def build_demo(self, user: User, work: Work | None = None) -> dict[str, Any]:
+        """Index (or refresh) the demo corpus into this home: {"home", "sources", "questions", "index"}."""
+        require(user, "documents")
+        summary = self.ctx.components.build_demo(work)
+        self.ctx.audit(user, "demo", f"{summary['sources']} sources")
+        return summary
+
     # -- in the background ----------------------------------------------------------------------------
     def upload(self, user: User, files: list[tuple[str, Path]], meta: dict[str, Any] | None = None,
                ) -> tuple[StoredUploads, Job | None]:

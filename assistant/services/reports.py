@@ -29,6 +29,16 @@ class ReportsService:
         self.ctx.audit(user, "eval", f"{options.questions} {options.engines} {options.modes}")
         return run_eval(self.ctx.components, options, work)
 
+    def evaluate_as(self, user: User, reader: User, options: EvalOptions, work: Work | None = None,
+                    ) -> tuple[Any, Path]:
+        """`evaluate` with retrieval as the account `reader` sees the documents (`eval --user`): a report
+        quotes its passages to whoever opens it, so it can be made fit for that reader. Run and audited by
+        `user`, who must manage accounts (the operator, an admin) to look through another account's eyes."""
+        require(user, "users")
+        options = replace(self._checked(user, options), viewer=viewer_of(reader))
+        self.ctx.audit(user, "eval", f"{options.questions} {options.engines} {options.modes} as {reader.name}")
+        return run_eval(self.ctx.components, options, work)
+
     def submit_evaluate(self, user: User, options: EvalOptions) -> Job:
         options = self._checked(user, options)
 

@@ -4,6 +4,7 @@ the accounts store writes the audit rows itself."""
 from __future__ import annotations
 
 from assistant.accounts import ROLES, AccountError, User
+from assistant.demo_accounts import ensure_demo_accounts
 from assistant.errors import NotFound
 from assistant.services.base import ServiceContext, require
 
@@ -66,3 +67,10 @@ class UsersService:
     def remove(self, user: User, name: str) -> None:
         require(user, "users")
         self.ctx.accounts.remove_user(name, actor=user.name)
+
+    def ensure_demo_accounts(self, user: User) -> list[str]:
+        """The demo home's accounts, one per role, created where missing; lines telling how to sign in."""
+        require(user, "users")
+        lines = ensure_demo_accounts(self.ctx.settings)
+        self.ctx.audit(user, "demo accounts")
+        return lines

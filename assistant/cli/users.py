@@ -1,51 +1,26 @@
-"""`assistant users …`: accounts for the web UI and the API.
+"""Users on the command line: `users add|password|key|list|remove` (`assistant.services.users`).
 
-Kept apart from assistant/cli.py and free of its heavy imports (models, indexes): managing users
-must be quick and must not need the index.
+Accounts of the web app and the API. These commands never touch the index or a model, so they stay quick.
 """
 
 from __future__ import annotations
 
-import getpass
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from assistant.accounts import ROLES, AccountError, Accounts
-from assistant.appdb import AppDB
-from assistant.cli_common import HomeOpt, JsonOpt, emit_json, err_console, fail
-from assistant.config import ConfigError, load_settings
+from assistant.accounts import ROLES
+from assistant.cli.common import HomeOpt, JsonOpt, emit_json, err_console, fail, new_app, services
+from assistant.services import operator
 
-users_app = typer.Typer(
-    name="users",
-    help="User accounts of the web UI and the API.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+users_app = new_app("User accounts of the web UI and the API.", name="users", no_args_is_help=True)
 
 PasswordStdinOpt = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (for scripts).")
 ]
-
-
-def accounts(home: Path | None) -> Accounts:
-    try:
-        return Accounts(AppDB.for_settings(load_settings(home)))
-    except ConfigError as err:
-        fail(str(err))
-
-
-def actor() -> str:
-    """Who to name in the audit log: the operating-system account that ran the command."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def read_password(from_stdin: bool) -> str:
@@ -69,17 +44,10 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a user; the password is asked twice (hidden) unless --password-stdin."""
-    accts = accounts(home)
+    svc = services(home)
     group_list = [g for g in (groups or "").split(",") if g.strip()]
-    try:
-        # Check what can be checked before asking for a password twice.
-        if role not in ROLES:
-            raise AccountError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-        if accts.get(name) is not None:
-            raise AccountError(f"user {name!r} already exists")
-        user = accts.add_user(name, role, group_list, read_password(password_stdin), actor=actor())
-    except AccountError as err:
-        fail(str(err))
+    svc.users.check_new(operator(), name, role)  # what can be refused before asking for a password twice
+    user = svc.users.add(operator(), name, role, group_list, read_password(password_stdin))
     if as_json:
         emit_json(user.to_json())
     else:
@@ -95,13 +63,9 @@ def password(
     as_json: JsonOpt = False,
 ) -> None:
     """Set a new password (the user's open web sessions end)."""
-    accts = accounts(home)
-    try:
-        if accts.get(name) is None:
-            raise AccountError(f"no user {name!r}")
-        accts.set_password(name, read_password(password_stdin), actor=actor())
-    except AccountError as err:
-        fail(str(err))
+    svc = services(home)
+    svc.users.find(name)  # an unknown name fails before the password is asked for
+    svc.users.set_password(operator(), name, read_password(password_stdin))
     if as_json:
         emit_json({"user": name, "password": "changed"})
     else:
@@ -115,10 +79,7 @@ def key(
     as_json: JsonOpt = False,
 ) -> None:
     """A new API key for this user (shown once; only its hash is stored)."""
-    try:
-        api_key = accounts(home).new_api_key(name, actor=actor())
-    except AccountError as err:
-        fail(str(err))
+    api_key = services(home).users.new_key(operator(), name)
     if as_json:
         emit_json({"user": name, "key": api_key})
     else:
@@ -128,7 +89,7 @@ def key(
 @users_app.command("list")
 def list_users(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """List users with their roles and groups."""
-    found = accounts(home).list_users()
+    found = services(home).users.list(operator())
     if as_json:
         emit_json([u.to_json() for u in found])
         return
@@ -148,15 +109,12 @@ def remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a user; their sessions and API keys stop working at once."""
-    try:
-        accounts(home).remove_user(name, actor=actor())
-    except AccountError as err:
-        fail(str(err))
+    services(home).users.remove(operator(), name)
     if as_json:
         emit_json({"removed": name})
     else:
         typer.echo(f"removed {name}")
 
 
-if __name__ == "__main__":
-    users_app()
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")

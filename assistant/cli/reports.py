@@ -1,6 +1,5 @@
-"""`assistant eval`: the same questions through every engine × mode, scored, written as a report.
-
-The work is `assistant.evaluation.run_eval`; this module parses the options and prints the summary.
+"""Reports on the command line: `assistant eval` (`assistant.services.reports`), the same questions
+through every engine x mode, scored, written as a report.
 
 Exit codes: 0 done; 1 the gate failed (--gate: the candidate is worse than the baseline beyond
 --min-delta); 2 usage or configuration error (bad questions file, unknown engine or metric), nothing
@@ -9,21 +8,18 @@ run; 3 partly done (some answers failed, or the judge was unreachable: the rest 
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from assistant.cli_common import EXIT_PARTIAL, err_console, fail
-from assistant.config import load_settings
-from assistant.evaluation import JUDGE_KEY_ENV, EvalOptions, run_eval
-from assistant.services import AssistantService
+from assistant.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, emit_json, err_console, progress_work, services
+from assistant.evaluation import JUDGE_KEY_ENV, EvalOptions
+from assistant.services import operator
 from eval.gate import DEFAULT_METRIC, EXIT_GATE_FAILED
 from eval.metrics_ragas import JUDGE_METRICS
-from eval.questions import EvalInputError
 
 
 def _split(value: str | None) -> list[str]:
@@ -31,29 +27,26 @@ def _split(value: str | None) -> list[str]:
 
 
 def _print_summary(run: Any, report: Path) -> None:
-    from rich.table import Table
-
     combos = [(e, m) for e, modes in run.summary.items() for m in modes]
     table = Table("metric", *[f"{e}\n{m}" for e, m in combos])
     names: list[str] = []
     for e, m in combos:
         names += [n for n in run.summary[e][m] if n not in names]
     for name in names:
-        cells = []
-        for e, m in combos:
-            c = run.summary[e][m].get(name)
-            if not c or c["status"] == "skipped":
-                cells.append("[dim]n/a[/dim]")
-            elif c["status"] == "unreliable":
-                cells.append(f"[red]unreliable[/red] ({c['failures']} failed)")
-            else:
-                cells.append(f"{c['mean']:.3f} ±{(c['std'] or 0):.2f} n={c['n']}" +
-                             (f" [yellow]{c['failures']} failed[/yellow]" if c["failures"] else ""))
-        table.add_row(name, *cells)
+        table.add_row(name, *[_cell(run.summary[e][m].get(name)) for e, m in combos])
     Console(stderr=True).print(table)
     for note in run.notes:
         err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
     err_console.print(f"Report: {report / 'report.html'}", highlight=False, soft_wrap=True)
+
+
+def _cell(c: dict[str, Any] | None) -> str:
+    if not c or c["status"] == "skipped":
+        return "[dim]n/a[/dim]"
+    if c["status"] == "unreliable":
+        return f"[red]unreliable[/red] ({c['failures']} failed)"
+    failed = f" [yellow]{c['failures']} failed[/yellow]" if c["failures"] else ""
+    return f"{c['mean']:.3f} ±{(c['std'] or 0):.2f} n={c['n']}{failed}"
 
 
 def eval_command(
@@ -100,9 +93,8 @@ def eval_command(
     min_delta: Annotated[float, typer.Option(
         "--min-delta", help="The gate passes when candidate - baseline >= this in every mode (0: not worse; "
         "-0.02: up to 0.02 worse allowed).")] = 0.0,
-    home: Annotated[Path | None, typer.Option(
-        "--home", help="State folder of this deployment (default: $ASSISTANT_HOME or ~/.assistant).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Side-by-side quality report: every question through each engine x mode, scored, in HOME/reports/ID/.
 
@@ -110,8 +102,6 @@ def eval_command(
 
     3 partly done (some answers failed, or the judge was unreachable): the report has the rest.
     """
-    from assistant.cli import USER_ERRORS, RichProgress  # at call time: assistant.cli imports this module
-
     opts = EvalOptions(
         questions=questions, engines=_split(engines), modes=_split(modes), judge=judge.strip() if judge else None,
         judge_model=judge_model, judge_max_tokens=judge_max_tokens, judge_timeout=judge_timeout,
@@ -119,24 +109,22 @@ def eval_command(
         limit=limit, top_k=top_k, out=out, style=not no_style, gate=gate, against=against, gate_metric=metric,
         min_delta=min_delta,
     )
-    try:
-        from assistant.cli import resolve_viewer
+    svc = services(home, quiet=True)  # the models' own messages and per-question bars would flood the terminal
+    work = progress_work(quiet=as_json)
+    if user is None:
+        run, report = svc.reports.evaluate(operator(), opts, work)
+    else:  # the operator runs it; retrieval sees only what that account may read
+        run, report = svc.reports.evaluate_as(operator(), svc.users.find(user), opts, work)
+    _finish(run, report, as_json)
 
-        opts.viewer = resolve_viewer(user, home)
-        settings = load_settings(home)
-        progress = RichProgress(quiet=as_json)
-        svc = AssistantService(settings, RichProgress(quiet=True))  # per-question bars would flood the terminal
-        run, report = run_eval(svc, opts, progress)
-    except EvalInputError as err:
-        fail(str(err))
-    except USER_ERRORS as err:
-        fail(str(err))
+
+def _finish(run: Any, report: Path, as_json: bool) -> None:
+    """Print the result; exit 1 when the gate failed, 3 when some answers or judge calls failed."""
     if as_json:
         doc: dict[str, Any] = {"report": str(report), "results": run.results()}
         if run.gate is not None:
             doc["gate"] = run.gate
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
-        sys.stdout.flush()
+        emit_json(doc)
     else:
         _print_summary(run, report)
     if run.gate is not None:
@@ -147,3 +135,7 @@ def eval_command(
             raise typer.Exit(EXIT_GATE_FAILED)
     if run.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
