@@ -1,6 +1,9 @@
-"""The OpenAI-compatible API at /v1, through the official `openai` client against `assistant serve`."""
+"""The OpenAI-compatible API at /v1: through the official `openai` client against `assistant serve` (the real
+model), and in process over a scripted engine for what the layers around the model do."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 import openai
@@ -32,7 +35,7 @@ def test_chat_completion_with_sources(web_server) -> None:
     assert resp.choices[0].message.content.strip()
     assert resp.choices[0].finish_reason == "stop"
     assert extra["found"] is True and extra["sources"], extra
-    assert all({"source", "page", "text", "score", "metadata"} <= set(s) for s in extra["sources"])
+    assert all({"n", "source", "page", "text", "score", "metadata"} <= set(s) for s in extra["sources"])
     assert resp.usage.completion_tokens > 0
 
 
@@ -89,3 +92,97 @@ def test_bad_requests_get_openai_errors(web_server, body: dict, status: int, nee
                       headers={"Authorization": f"Bearer {web_server.keys['sam']}"}, timeout=60)
     assert resp.status_code == status, resp.text
     assert needle in resp.json()["error"]["message"]
+    assert resp.json()["error"]["code"] == ("model_not_found" if status == 404 else None)
+
+
+# -- the API's wiring, in process, over a scripted engine (what the layers do with an answer) -------------
+class _ScriptedEngines:
+    """The engine manager's two calls the chat makes: every engine is the scripted backend."""
+
+    def __init__(self, llm, registry) -> None:
+        self.llm, self.registry = llm, registry
+
+    def get(self, name: str = "base"):
+        return self.llm
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory: pytest.TempPathFactory, demo_home):
+    """(TestClient, backend, keys) for an app whose every engine answers "... [2]"."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from assistant.components import Components
+    from assistant.config import load_settings
+    from assistant.engines import EngineRegistry
+    from assistant.services import Services, operator
+    from ui.server import create_app
+
+    from .fakes import ScriptedBackend
+
+    home = tmp_path_factory.mktemp("scripted") / "home"
+    shutil.copytree(demo_home, home, symlinks=True)
+    settings = load_settings(home)
+    components = Components(settings)
+    llm = ScriptedBackend("Calderbrook Digital was founded in 2009 by its two partners [2].")
+    components.__dict__["engines"] = _ScriptedEngines(llm, EngineRegistry(settings.paths.engines))
+    services = Services(settings, components=components)
+    keys = {}
+    for name, role in (("sam", "staff"), ("ada", "admin")):
+        services.users.add(operator(), name, role, [], f"{name}-password-1")
+        keys[name] = services.users.new_key(operator(), name)
+    with TestClient(create_app(settings, services), raise_server_exceptions=False) as http:
+        yield http, llm, keys
+    services.close()
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_sources_keep_the_numbers_the_answer_cites(scripted) -> None:
+    """The regression: an answer citing only [2] showed its source as [1]. Through the API the one source
+    is numbered 2, and it is the passage the model saw as [2], whole and streamed."""
+    http, llm, keys = scripted
+    body = {"model": "base", "messages": [{"role": "user", "content": "Who founded Calderbrook Digital, and when?"}]}
+    llm.prompts.clear()
+    doc = http.post("/v1/chat/completions", json=body, headers=_auth(keys["sam"])).json()
+    assert doc["choices"][0]["message"]["content"] == llm.reply
+    assert [s["n"] for s in doc["sources"]] == [2], doc["sources"]
+    system = llm.prompts[-1][0]["content"]
+    block = system.split("\n\n[2] (", 1)[1].split("\n", 1)[1]  # what the model read as source [2]
+    assert block.startswith(doc["sources"][0]["text"][:200])
+
+    with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True},
+                     headers=_auth(keys["sam"])) as resp:
+        events = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: {")]
+    last = events[-1]
+    assert last["choices"][0]["finish_reason"] == "stop"
+    assert [(s["n"], s["source"]) for s in last["sources"]] == [(2, doc["sources"][0]["source"])]
+
+
+def test_errors_are_mapped_by_kind_not_by_message(scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unknown model: 404 `model_not_found` (as OpenAI's client sees it); an admin-only route with a staff key:
+    403 `permission_error`; a bug: 500 with a generic message, never the exception's own text."""
+    http, _llm, keys = scripted
+    client = openai.OpenAI(base_url="http://testserver/v1", api_key=keys["sam"], http_client=http, max_retries=0)
+    for stream in (False, True):
+        with pytest.raises(openai.NotFoundError) as err:
+            client.chat.completions.create(model="nope", stream=stream, messages=[{"role": "user", "content": "hi"}])
+        assert err.value.status_code == 404 and err.value.code == "model_not_found"
+
+    staff = http.get("/v1/engines", headers=_auth(keys["sam"]))
+    assert staff.status_code == 403 and staff.json()["error"]["type"] == "permission_error"
+    assert http.get("/v1/engines", headers=_auth(keys["ada"])).status_code == 200
+    assert http.get("/v1/engines").status_code == 401
+
+    services = http.app.state.services
+
+    def broken(_user):
+        raise KeyError("a programming error")
+
+    monkeypatch.setattr(services.chat, "engine_names", broken)
+    bug = http.get("/v1/models", headers=_auth(keys["sam"]))
+    assert bug.status_code == 500 and bug.json()["error"]["type"] == "server_error"
+    assert "programming error" not in bug.text

@@ -1,8 +1,10 @@
-"""The OpenAI-compatible HTTP API at /v1: a thin router over `Workspace`.
+"""The OpenAI-compatible HTTP API at /v1: thin routes over the services.
 
 `model` is an engine name. Extra request fields: `use_context` (RAG on/off, default on) and
-`where` (a metadata filter). Responses carry `sources` (and `found`) beside `choices`. A Bearer key
-from `assistant users key NAME` identifies the user, whose groups apply to retrieval.
+`where` (a metadata filter). Responses carry `sources` (each with `n`, the number the answer cites it
+by) and `found` beside `choices`. A Bearer key from `assistant users key NAME` identifies the user,
+whose groups apply to retrieval and whose role to what they may call. Errors are OpenAI's JSON, with
+the status of the error's kind (ui.openai_errors).
 """
 
 from __future__ import annotations
@@ -10,30 +12,33 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from assistant.accounts import User
-from assistant.chat import Answer
-from assistant.engines import EngineError
-from assistant.llm.base import LLMUnavailable
-from assistant.services import InputError
-from assistant.workspace import PermissionDenied, Workspace
+from assistant.errors import Unavailable
+from assistant.services import Answer, ChatRequest, Services, User
+from ui.deps import ApiUser, ServicesDep
+from ui.openai_errors import api_error
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
+class ApiRoute(APIRoute):
+    """Every /v1 route answers a failure the one way: api_error's status and OpenAI's JSON."""
 
-    def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.kind, "param": None, "code": self.code}}
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(body, status_code=self.status, headers=headers)
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as err:
+                return api_error(err).response()
+
+        return route
 
 
 class ChatMessage(BaseModel):
@@ -46,7 +51,7 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatRequest(BaseModel):
+class CompletionRequest(BaseModel):
     model: str = "base"
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
@@ -59,76 +64,61 @@ class ChatRequest(BaseModel):
     user: str | None = None
 
 
-def _error_for(err: Exception) -> ApiError:
-    if isinstance(err, PermissionDenied):
-        return ApiError(403, str(err), "permission_error")
-    if isinstance(err, EngineError | InputError) and "no engine named" in str(err):
-        return ApiError(404, str(err), "invalid_request_error", "model_not_found")
-    if isinstance(err, InputError | ValueError):
-        return ApiError(400, str(err))
-    if isinstance(err, LLMUnavailable):
-        return ApiError(503, str(err), "server_error")
-    return ApiError(500, f"internal error: {err}", "server_error")
+router = APIRouter(prefix="/v1", route_class=ApiRoute)
 
 
-def build_router(workspace: Workspace) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+@router.get("/models")
+def models(user: ApiUser, services: ServicesDep) -> dict[str, Any]:
+    """The engines this key may chat with: base and the promoted versions."""
+    return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "assistant"}
+                                       for n in services.chat.engine_names(user)]}
 
-    def current_user(request: Request) -> User:
-        header = request.headers.get("authorization", "")
-        key = header[7:].strip() if header.lower().startswith("bearer ") else None
-        user = workspace.key_user(key)
-        if user is None:
-            raise ApiError(401, "a valid API key is required (Authorization: Bearer KEY; see `assistant users key`)",
-                           "invalid_request_error", "invalid_api_key")
-        return user
 
-    @router.get("/models")
-    def models(user: User = Depends(current_user)) -> dict[str, Any]:
-        names = workspace.engine_names(user)
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "assistant"}
-                                           for n in names]}
+@router.get("/engines")
+def engines(user: ApiUser, services: ServicesDep) -> dict[str, Any]:
+    """Admins: every registered engine version with its lineage, metrics, gate result and promotion."""
+    return {"object": "list", "data": services.engines.list(user)}
 
-    @router.post("/chat/completions", response_model=None)
-    def chat_completions(body: ChatRequest, user: User = Depends(current_user)) -> Any:
-        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-        try:
-            workspace.service.check_filter_keys(body.where)
-            turn = workspace.ask(user, messages, body.model, body.use_context, body.where)
-        except Exception as err:
-            return _error_for(err).response()
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        if body.stream:
-            return StreamingResponse(_sse(turn, completion_id, body.model), media_type="text/event-stream")
-        try:
-            answer = _drain(turn)
-        except Exception as err:
-            return _error_for(err).response()
-        engine = workspace.service.engine(body.model)
-        prompt_tokens = sum(engine.count_tokens(m["content"]) for m in messages)
-        completion_tokens = engine.count_tokens(answer.answer)
-        return {
-            "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-            "sources": [s.to_json() for s in answer.sources],
-            "found": answer.found,
-        }
 
-    return router
+@router.post("/chat/completions", response_model=None)
+def chat_completions(body: CompletionRequest, user: ApiUser, services: ServicesDep) -> Any:
+    model = _model(services, user, body.model)
+    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    turn = services.chat.stream_messages(user, messages, ChatRequest("", model, body.use_context, where=body.where))
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    if body.stream:
+        return StreamingResponse(_sse(turn, completion_id, body.model), media_type="text/event-stream")
+    answer = _drain(turn)
+    prompt_tokens = services.chat.count_tokens(user, model, [m["content"] for m in messages])
+    completion_tokens = services.chat.count_tokens(user, model, [answer.answer])
+    return {
+        "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": body.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+        "sources": answer.sources_json(),
+        "found": answer.found,
+    }
+
+
+def _model(services: Services, user: User, model: str) -> str:
+    """The engine this user may use by that name; an unknown one is OpenAI's 404 `model_not_found`."""
+    try:
+        return services.chat.check_engine(user, model)
+    except Exception as err:
+        raise api_error(err, not_found_code="model_not_found") from err
 
 
 def _drain(turn: Iterator[str | Answer]) -> Answer:
     for piece in turn:
         if isinstance(piece, Answer):
             return piece
-    raise LLMUnavailable("the engine ended without an answer")
+    raise Unavailable("the engine ended without an answer")
 
 
 def _sse(turn: Iterator[str | Answer], completion_id: str, model: str) -> Iterator[str]:
-    """Server-sent events in OpenAI's chunk format; sources ride on the last chunk."""
+    """Server-sent events in OpenAI's chunk format; sources ride on the last chunk. A failure once the
+    stream has started is an error event (the status is already sent)."""
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -140,10 +130,9 @@ def _sse(turn: Iterator[str | Answer], completion_id: str, model: str) -> Iterat
     try:
         for piece in turn:
             if isinstance(piece, Answer):
-                yield chunk({}, "stop", sources=[s.to_json() for s in piece.sources], found=piece.found)
+                yield chunk({}, "stop", sources=piece.sources_json(), found=piece.found)
             elif piece:
                 yield chunk({"content": piece})
     except Exception as err:
-        error = _error_for(err)
-        yield f"data: {json.dumps({'error': {'message': error.message, 'type': error.kind}})}\n\n"
+        yield f"data: {json.dumps(api_error(err).body(), ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"

@@ -1,28 +1,23 @@
 """One FastAPI application: sign-in pages, the Gradio app at /, the API at /v1, cited files at /document.
 
-`create_app` wires a `Workspace` into thin routes; `serve` runs it with uvicorn.
+`create_app` wires one `Services` into thin routes; `serve` runs it with uvicorn.
 """
 
 from __future__ import annotations
 
 import html
 import os
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from fastapi import FastAPI, Form, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from assistant.accounts import AuthError, User
 from assistant.config import Settings
-from assistant.services import InputError
-from assistant.workspace import Workspace, may_see
-from ui.api import ApiError, build_router
-
-SESSION_COOKIE = "assistant_session"
+from assistant.errors import HTTP_STATUS, UserError
+from assistant.services import AuthError, Services
+from ui.deps import SESSION_COOKIE, ServicesDep, SessionUser, session_user_of
 
 _LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in · Assistant</title>
@@ -54,94 +49,81 @@ def _login_page(message: str = "", status: int = 200) -> HTMLResponse:
     return HTMLResponse(_LOGIN_PAGE.format(message=block), status_code=status)
 
 
-def session_user(workspace: Workspace, request: Request) -> User | None:
-    return workspace.session_user(request.cookies.get(SESSION_COOKIE))
-
-
-def create_app(settings: Settings, workspace: Workspace | None = None) -> FastAPI:
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     import gradio as gr
 
+    from ui.api import router
     from ui.web import CSS, build_blocks
 
-    ws = workspace or Workspace(settings)
+    services = services or Services(settings)
     app = FastAPI(title="Enterprise assistant", docs_url="/v1/docs", openapi_url="/v1/openapi.json")
-    app.state.workspace = ws
-    app.include_router(build_router(ws))
+    app.state.services = services
+    app.include_router(router)
+    _add_pages(app, settings)
 
-    @app.exception_handler(ApiError)
-    def _api_error(_request: Request, err: ApiError) -> JSONResponse:
-        return err.response()
-
-    @app.exception_handler(RequestValidationError)
-    def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in err.errors())
-        return ApiError(400, f"invalid request: {problems}").response()
-
-    @app.get("/login", include_in_schema=False)
-    def login_form(request: Request, expired: int = 0) -> Response:
-        if session_user(ws, request):
-            return RedirectResponse("/", status_code=303)
-        return _login_page("Your session has expired; please sign in again." if expired else "")
-
-    @app.post("/login", include_in_schema=False)
-    def login(username: str = Form(""), password: str = Form("")) -> Response:
-        try:
-            user, token = ws.login(username, password)
-        except AuthError as err:
-            return _login_page(str(err), status=401)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
-                            max_age=int(settings.web.session_hours * 3600))
-        del user
-        return response
-
-    @app.get("/logout", include_in_schema=False)
-    def logout(request: Request) -> Response:
-        ws.logout(request.cookies.get(SESSION_COOKIE))
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE)
-        return response
-
-    @app.get("/document", include_in_schema=False)
-    def document(request: Request, source: str) -> Response:
-        """A cited file, for a signed-in user allowed to see it (the same groups rule as retrieval)."""
-        user = session_user(ws, request)
-        if user is None:
-            return JSONResponse({"error": "sign in first"}, status_code=401)
-        record = ws.service.indexer.docstore.get(source)
-        if record is None or not may_see(user, record.metadata):
-            return JSONResponse({"error": "no such document"}, status_code=404)
-        path = Path(record.source)
-        if not path.is_file():
-            return JSONResponse({"error": "the file is no longer on disk"}, status_code=410)
-        return FileResponse(path, filename=path.name, content_disposition_type="inline")
-
-    @app.get("/reports/{report_id}/{name:path}", include_in_schema=False)
-    def report(request: Request, report_id: str, name: str) -> Response:
-        """A report's files, for evaluators and admins (the same check as the Reports tab)."""
-        user = session_user(ws, request)
-        if user is None or not user.can("reports"):
-            return JSONResponse({"error": "evaluators and admins only"}, status_code=403)
-        try:
-            return FileResponse(ws.report_file(user, report_id, name))
-        except InputError:
-            return JSONResponse({"error": "no such report"}, status_code=404)
+    @app.exception_handler(UserError)
+    def _user_error(_request: Request, err: UserError) -> JSONResponse:
+        # The pages' routes (a cited file, a report): the kind's status, the message for the person.
+        return JSONResponse({"error": str(err)}, status_code=HTTP_STATUS[err.kind])
 
     @app.middleware("http")
     async def _signed_in_pages(request: Request, call_next: Any) -> Response:
         # Gradio answers 401 JSON to a page load without a user; people get the sign-in form instead.
-        if request.method == "GET" and request.url.path == "/" and session_user(ws, request) is None:
+        if request.method == "GET" and request.url.path == "/" and session_user_of(services, request) is None:
             expired = 1 if request.cookies.get(SESSION_COOKIE) else 0
             return RedirectResponse(f"/login?expired={expired}" if expired else "/login", status_code=303)
         return await call_next(request)
 
     def gradio_user(request: Request) -> str | None:
-        user = session_user(ws, request)
+        user = session_user_of(services, request)
         return user.name if user else None
 
-    blocks = build_blocks(ws)
+    blocks = build_blocks(services)
     blocks.queue(default_concurrency_limit=settings.web.concurrency)
-    return gr.mount_gradio_app(app, blocks, path="/", auth_dependency=gradio_user, show_error=True, css=CSS)
+    # show_error=False: a bug shows as Gradio's generic error (its traceback goes to the log); what the user
+    # can fix is a gr.Error (ui.web.common.user_errors), which Gradio always shows with its message.
+    return gr.mount_gradio_app(app, blocks, path="/", auth_dependency=gradio_user, show_error=False, css=CSS)
+
+
+def _add_pages(app: FastAPI, settings: Settings) -> None:
+    """Sign-in and sign-out, and the files a page links to (cited documents, evaluation reports)."""
+
+    @app.get("/login", include_in_schema=False)
+    def login_form(user: SessionUser, expired: int = 0) -> Response:
+        if user:
+            return RedirectResponse("/", status_code=303)
+        return _login_page("Your session has expired; please sign in again." if expired else "")
+
+    @app.post("/login", include_in_schema=False)
+    def login(services: ServicesDep, username: str = Form(""), password: str = Form("")) -> Response:
+        try:
+            _user, token = services.users.login(username, password)
+        except AuthError as err:
+            return _login_page(str(err), status=401)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                            max_age=int(settings.web.session_hours * 3600))
+        return response
+
+    @app.get("/logout", include_in_schema=False)
+    def logout(request: Request, services: ServicesDep) -> Response:
+        services.users.logout(request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/document", include_in_schema=False)
+    def document(user: SessionUser, services: ServicesDep, source: str) -> Response:
+        """A cited file, for a signed-in user allowed to see it (the same groups rule as retrieval)."""
+        if user is None:
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        path = services.documents.source_file(user, source)
+        return FileResponse(path, filename=path.name, content_disposition_type="inline")
+
+    @app.get("/reports/{report_id}/{name:path}", include_in_schema=False)
+    def report(user: SessionUser, services: ServicesDep, report_id: str, name: str) -> Response:
+        """A report's files, for evaluators and admins (the same check as the Reports tab)."""
+        return FileResponse(services.reports.file(user, report_id, name))  # type: ignore[arg-type]
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from assistant.accounts import AuthError, User
 from assistant.appdb import AppDB
+from assistant.chat import NOT_FOUND, Answer
 from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
 from assistant.config import Settings
+from assistant.evaluation import EvalOptions
+from assistant.jobs import Job
 from assistant.services.base import ServiceContext, may_see, operator, require, viewer_of
 from assistant.services.chat import ChatRequest, ChatService, TurnDone
 from assistant.services.documents import UPLOAD_FIELDS, DocumentsService
@@ -25,6 +28,11 @@ from assistant.services.engines import EnginesService
 from assistant.services.jobs import JobsService
 from assistant.services.reports import ReportsService
 from assistant.services.users import UsersService
+from assistant.training import DatagenRequest, TrainRequest
+from finetune.datagen_dpo import DPOOptions
+from finetune.datagen_sft import SFTOptions
+from finetune.recipes import RecipeField, recipe_fields
+from indexing.doc_context import about
 
 
 class Services:
@@ -48,7 +56,10 @@ class Services:
         self.ctx.close()
 
 
+# The types and helpers a front end needs besides the services (ui imports nothing else of the application):
+# the answer and job it displays, the requests it builds, and how a document is described in a line.
 __all__ = [
-    "DEMO_CORPUS", "DEMO_QUESTIONS", "UPLOAD_FIELDS", "AuthError", "ChatRequest", "Services", "TurnDone", "User",
-    "Viewer", "may_see", "operator", "require", "viewer_of",
+    "DEMO_CORPUS", "DEMO_QUESTIONS", "NOT_FOUND", "UPLOAD_FIELDS", "Answer", "AuthError", "ChatRequest", "DPOOptions",
+    "DatagenRequest", "EvalOptions", "Job", "RecipeField", "SFTOptions", "Services", "TrainRequest", "TurnDone",
+    "User", "Viewer", "about", "may_see", "operator", "recipe_fields", "require", "viewer_of",
 ]

@@ -61,6 +61,11 @@ class ChatService:
         names = ", ".join(["base", *promoted.values()])
         raise NotFound(f"no engine named {name!r} that you may use (available: {names})")
 
+    def count_tokens(self, user: User, engine: str | None, texts: list[str]) -> int:
+        """Tokens in these texts by the engine's tokenizer (the API's usage counts)."""
+        backend = self.ctx.components.engine(self.check_engine(user, engine))
+        return sum(backend.count_tokens(t) for t in texts)
+
     # -- answering ---------------------------------------------------------------------------------------
     def answer(self, user: User, questions: list[str], request: ChatRequest, work: Work | None = None,
                ) -> list[Answer]:

@@ -38,6 +38,14 @@ class DocumentsService:
         require(user, "chat")
         return self.ctx.components.retrieve(queries, top_k, where, viewer_of(user), mode)
 
+    def metadata_values(self, user: User, key: str) -> list[str]:
+        """The distinct values of one metadata key among the documents this user may read (a chat form's
+        filter choices); the metadata of documents outside their groups stays hidden."""
+        require(user, "chat")
+        found = {str(r.metadata[key]) for r in self.ctx.components.sources()
+                 if r.metadata.get(key) not in (None, "") and may_see(user, r.metadata)}
+        return sorted(found)
+
     def source_file(self, user: User, source: str) -> Path:
         """A cited file on disk, for a user allowed to read it (the same groups rule as retrieval)."""
         require(user, "chat")

@@ -118,6 +118,10 @@ class EnginesService:
         _check_kind(request.kind)
         if not Path(request.data).is_file():
             raise InputError(f"no dataset at {request.data} (generate one first)")
+        if not request.resume:  # a bad knob is refused now, not when the job starts (a resumed run checks its own)
+            from finetune.recipes import build_recipe
+
+            build_recipe(request.recipe_file, request.overrides)
 
 
 def _check_kind(kind: str) -> None:

@@ -1,0 +1,105 @@
+"""The Jobs tab (every job this user may see, cancel by id) and the live job panels of the other tabs."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from assistant.services import Job, Services
+from ui.web.common import current_user, require_choice, signed_in, user_errors
+
+
+@dataclass
+class LivePanel:
+    """A tab's panel of its own running jobs (index jobs under Documents, training under Engines, ...)."""
+
+    html: gr.HTML
+    kinds: tuple[str, ...]
+
+
+@dataclass
+class JobsTab:
+    live: gr.HTML
+    table: gr.Dataframe
+
+
+def create_jobs_tab(services: Services) -> JobsTab:
+    with gr.Tab("Jobs", id="jobs"):
+        live = gr.HTML(elem_id="jobs-live")
+        table = gr.Dataframe(headers=["id", "kind", "title", "owner", "state", "progress", "step", "outcome"],
+                             interactive=False, elem_id="jobs-table")
+        with gr.Row():
+            job_id = gr.Number(label="Job id", precision=0)
+            cancel = gr.Button("Cancel job", variant="stop")
+        status = gr.Markdown()
+
+    @user_errors
+    def on_cancel(jid: float | None, request: gr.Request) -> str:
+        user = current_user(services, request)
+        require_choice(jid, "Enter the id of the job to cancel.")
+        job = services.jobs.cancel(user, int(jid or 0))
+        return f"Job {job.id} is {job.state}."
+
+    cancel.click(on_cancel, [job_id], status, api_name="cancel_job")
+    return JobsTab(live, table)
+
+
+def wire_live_jobs(services: Services, timer: gr.Timer, tab: JobsTab, panels: list[LivePanel]) -> None:
+    """One query a tick fills the Jobs tab and every tab's live panel."""
+
+    def refresh(request: gr.Request) -> tuple:
+        user = signed_in(services, request)
+        if user is None:
+            return (gr.update(),) * (2 + len(panels))
+        jobs = services.jobs.list(user)
+        return job_html(jobs), jobs_table(jobs), *(job_html(jobs, p.kinds) for p in panels)
+
+    timer.tick(refresh, None, [tab.live, tab.table, *(p.html for p in panels)], show_progress="hidden", queue=False)
+
+
+def cancel_latest(services: Services, kinds: tuple[str, ...]) -> Callable[[gr.Request], str]:
+    """A tab's own Cancel button: the newest job of its kinds, without looking up its id."""
+
+    @user_errors
+    def on_cancel_latest(request: gr.Request) -> str:
+        job = services.jobs.cancel_latest(current_user(services, request), kinds)
+        return f"{job.title}: job {job.id} is {job.state}."
+
+    return on_cancel_latest
+
+
+def jobs_table(jobs: list[Job]) -> list[list[Any]]:
+    return [[j.id, j.kind, j.title, j.owner, j.state, f"{round(100 * j.progress)}%", j.label or "",
+             outcome(j)[:300]] for j in jobs]
+
+
+def outcome(job: Job) -> str:
+    """What a finished job did, in a line: its error, or for indexing the counts and the first failures."""
+    if job.error:
+        return job.error
+    result = job.result or {}
+    if "added" not in result:
+        return ""
+    text = (f"added {result['added']}, updated {result['updated']}, unchanged {result['unchanged']}, "
+            f"removed {result['removed']}")
+    failed = result.get("failed") or []
+    if failed:
+        text += f"; failed {len(failed)}: " + "; ".join(f"{Path(f['path']).name}: {f['error']}" for f in failed[:3])
+    return text
+
+
+def job_html(jobs: list[Job], kinds: tuple[str, ...] | None = None) -> str:
+    active = [j for j in jobs if j.state in ("queued", "running") and (kinds is None or j.kind in kinds)]
+    if not active:
+        return ""
+    rows = "".join(
+        f'<div class="job"><span>{html.escape(j.title)} ({j.state}) {html.escape(j.label or "")}</span> '
+        f'<progress class="jobbar" max="100" value="{round(100 * j.progress)}"></progress> '
+        f"{round(100 * j.progress)}%</div>" for j in active
+    )
+    return f'<div class="jobs-live">{rows}</div>'
