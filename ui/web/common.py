@@ -6,7 +6,8 @@ import functools
 import html
 import inspect
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,36 +43,32 @@ def user_errors(fn: F) -> F:
     """The one place a callback's failure becomes a message. A UserError (or a library error that maps onto
     one) is the user's to fix and is shown as Gradio's error message; anything else is a bug and goes up
     untouched, so Gradio logs its traceback and shows its generic error instead of blaming the input."""
-
-    def shown(err: Exception) -> gr.Error | None:
-        user_error = as_user_error(err)
-        return None if user_error is None else gr.Error(str(user_error) or user_error.kind)
-
     if inspect.isgeneratorfunction(fn):  # Gradio streams only what it can see is a generator function
 
         @functools.wraps(fn)
         def stream(*args: Any, **kwargs: Any) -> Any:
-            try:
+            with _as_message():
                 yield from fn(*args, **kwargs)
-            except Exception as err:
-                message = shown(err)
-                if message is None:
-                    raise
-                raise message from err
 
         return stream  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with _as_message():
             return fn(*args, **kwargs)
-        except Exception as err:
-            message = shown(err)
-            if message is None:
-                raise
-            raise message from err
 
     return call  # type: ignore[return-value]
+
+
+@contextmanager
+def _as_message() -> Iterator[None]:
+    try:
+        yield
+    except Exception as err:
+        user_error = as_user_error(err)
+        if user_error is None:
+            raise
+        raise gr.Error(str(user_error) or user_error.kind) from err
 
 
 def require_choice(value: Any, what: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -11,18 +10,12 @@ import gradio as gr
 from assistant.services import Services, about
 from ui.web.chat import DOC_TYPES
 from ui.web.common import current_user, require_choice, user_errors
-from ui.web.jobs import LivePanel
+from ui.web.jobs import LivePanel, LiveTab
 
 SOURCE_COLUMNS = ["source", "title", "about", "chunks", "indexed", "doc_type", "groups", "last error"]
 
 
-@dataclass
-class DocumentsTab:
-    tab: gr.Tab
-    live: LivePanel
-
-
-def create_documents_tab(services: Services) -> DocumentsTab:
+def create_documents_tab(services: Services) -> LiveTab:
     """The tab (hidden until the page load shows it to admins), wired; its live panel follows index jobs."""
     with gr.Tab("Documents", id="documents", visible=False) as tab:
         with gr.Row():
@@ -86,4 +79,4 @@ def create_documents_tab(services: Services) -> DocumentsTab:
     remove_one.click(on_remove, [source_pick], status, api_name="remove_source").then(
         refresh, None, [table, source_pick])
     tab.select(refresh, None, [table, source_pick])
-    return DocumentsTab(tab, LivePanel(live, ("index",)))
+    return LiveTab(tab, LivePanel(live, ("index",)))

@@ -23,6 +23,14 @@ class LivePanel:
 
 
 @dataclass
+class LiveTab:
+    """A tab the page load shows or hides by role, with its panel of live jobs."""
+
+    tab: gr.Tab
+    live: LivePanel
+
+
+@dataclass
 class JobsTab:
     live: gr.HTML
     table: gr.Dataframe

@@ -4,7 +4,6 @@ the chat's feedback as a questions file."""
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,12 @@ import gradio as gr
 
 from assistant.services import EvalOptions, Services
 from ui.web.common import current_user, user_errors
-from ui.web.jobs import LivePanel, cancel_latest
+from ui.web.jobs import LivePanel, LiveTab, cancel_latest
 
 JOB_KINDS = ("eval",)
 
 
-@dataclass
-class ReportsTab:
-    tab: gr.Tab
-    live: LivePanel
-
-
-def create_reports_tab(services: Services) -> ReportsTab:
+def create_reports_tab(services: Services) -> LiveTab:
     """The tab (shown to evaluators and admins), wired; its live panel follows evaluation jobs."""
     with gr.Tab("Reports", id="reports", visible=False) as tab:
         with gr.Row():
@@ -84,7 +77,7 @@ def create_reports_tab(services: Services) -> ReportsTab:
     report_pick.input(report_frame, [report_pick], report_view)
     compare_pick.input(report_frame, [compare_pick], compare_view)
     export.click(on_export, None, status, api_name="export_feedback")
-    return ReportsTab(tab, LivePanel(live, JOB_KINDS))
+    return LiveTab(tab, LivePanel(live, JOB_KINDS))
 
 
 def summary(results: dict[str, Any]) -> str:
