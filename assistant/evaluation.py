@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from assistant.config import EvalSettings, LLMSettings, Settings
 from assistant.components import Components, Viewer
+from assistant.config import EvalSettings, LLMSettings, Settings
 from eval.gate import DEFAULT_METRIC, check_gate_metric, evaluate_gate, write_gate_file
 from eval.judge import JudgeSpec
 from eval.metrics_ragas import JUDGE_METRICS
