@@ -218,12 +218,6 @@ class StepProgress:
         self.work.finish()
 
 
-def engine_summary(record: Any) -> dict[str, Any]:
-    """The `engines` contract: {"name","version","parent","base","metrics","created"}."""
-    return {"name": record.name, "version": record.version, "parent": record.parent, "base": record.base,
-            "metrics": record.metrics, "created": record.created}
-
-
 def run_export(settings: Settings, ref: str, out: Path, notify: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Merge an engine's whole adapter chain into its base: a standalone Hugging Face folder (vLLM can serve it)."""
     from assistant.engines import EngineRegistry

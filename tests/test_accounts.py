@@ -191,8 +191,9 @@ def test_add_user_validation(accts: Accounts) -> None:
     assert accts.get("alice") == User("alice", "staff", ("sales",))
     with pytest.raises(AccountError, match="already exists"):
         accts.add_user("alice", "admin", None, "correct horse")
-    with pytest.raises(AccountError, match="unknown role"):
-        accts.add_user("bob", "root", None, "correct horse")
+    for role in ("root", "operator"):  # the operator is the command line, never an account
+        with pytest.raises(AccountError, match="unknown role"):
+            accts.add_user("bob", role, None, "correct horse")
     for bad_password in ("", "seven77"):
         with pytest.raises(AccountError, match="at least 8"):
             accts.add_user("bob", "staff", None, bad_password)
@@ -206,7 +207,9 @@ def test_add_user_validation(accts: Accounts) -> None:
 
 def test_role_permissions() -> None:
     staff, evaluator, admin = (User("u", role, ()) for role in ("staff", "evaluator", "admin"))
-    assert set(ROLES) == set(PERMISSIONS)
+    # Every account role has permissions; "operator" (the CLI without --user) is no account's role.
+    assert set(PERMISSIONS) == set(ROLES) | {"operator"} and "operator" not in ROLES
+    assert User("cli", "operator", ()).can("unrestricted") and not admin.can("unrestricted")
     assert staff.can("chat") and not staff.can("reports") and not staff.can("users")
     assert evaluator.can("reports") and not evaluator.can("documents") and not evaluator.can("jobs:all")
     assert all(admin.can(p) for p in ("chat", "documents", "users", "engines", "reports", "jobs:all"))

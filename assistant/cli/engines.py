@@ -32,7 +32,7 @@ train_app = new_app("Train an engine version: TRL SFT or DPO with a LoRA adapter
                     no_args_is_help=True)
 engines_app = new_app("The engine registry: list, show, remove, export merged.")
 
-# `engines list --json` keeps its contract (assistant.training.engine_summary's keys); the service's rows
+# `engines list --json` keeps its contract (ARCHITECTURE.md); the service's rows
 # carry more (ref, promoted, gate, hyperparameters), which the table shows.
 LIST_KEYS = ("name", "version", "parent", "base", "metrics", "created")
 

@@ -117,7 +117,7 @@ class EnginesService:
         check_engine_name(request.engine)
         _check_kind(request.kind)
         if not Path(request.data).is_file():
-            raise InputError(f"no dataset at {request.data} (generate one first)")
+            raise InputError(f"{request.data}: no such data file (make one with `assistant datagen {request.kind}`)")
         if not request.resume:  # a bad knob is refused now, not when the job starts (a resumed run checks its own)
             from finetune.recipes import build_recipe
 
