@@ -1,5 +1,5 @@
-"""Test helpers for language models: random LoRA adapters on the real base, and a real loopback
-OpenAI-compatible server over a real LocalLLM (what vLLM or llama.cpp would be in production)."""
+"""Test helpers for language models: a tiny real Llama to train, random LoRA adapters on the real base, and a
+real loopback OpenAI-compatible server over a real LocalLLM (what vLLM or llama.cpp would be in production)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistant.engines import EngineRecord, write_engine_record
+from assistant.llm.embedded import EMBEDDED_LLM_NAME, _gguf_path
 from assistant.llm.local import LocalLLM
 
 
@@ -140,3 +141,27 @@ class OpenAIServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def make_tiny_base(models: Path, out: Path) -> Path:
+    """A 2-layer, 64-wide Llama (3 M parameters, mostly the embedding): seconds per training step on a CPU."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    if (out / "config.json").is_file():
+        return out
+    prepared = models / EMBEDDED_LLM_NAME
+    if (prepared / "config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(prepared)
+    else:  # the tokenizer alone: much quicker than converting the whole model
+        gguf = _gguf_path()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
-from .corpus_utils import chroma_entries, write_corpus
+from tests.conftest import run_cli
+from tests.corpus_utils import chroma_entries, write_corpus
 
 
 def _free_port() -> int:

@@ -139,7 +139,7 @@ def test_pdf_that_is_really_html(tmp_path):
 def test_pdf_without_text_mentions_ocr(tmp_path):
     path = make_pdf(tmp_path / "scan.pdf", [None, None])
     with pytest.raises(LoadError, match=r'no extractable text.*OCR is off: indexing.ocr = "off"'):
-        load_file(path, options=LoadOptions(ocr="off"))  # with OCR on: tests/test_ocr.py
+        load_file(path, options=LoadOptions(ocr="off"))  # with OCR on: tests/indexing/test_ocr.py
 
 
 def test_pdf_with_user_password_is_explained_but_owner_only_loads(tmp_path):

@@ -11,9 +11,8 @@ from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
 from assistant.config import load_settings
 from assistant.errors import InputError
 from indexing.keyword import match_expression
-
-from .conftest import run_cli
-from .corpus_utils import chroma_entries, write_corpus
+from tests.conftest import run_cli
+from tests.corpus_utils import chroma_entries, write_corpus
 
 
 def _answerable() -> list[tuple[str, set[str]]]:

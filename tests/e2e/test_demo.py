@@ -11,8 +11,7 @@ from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
 from assistant.config import load_settings
 from indexing.loaders import is_supported
 from indexing.metadata import is_metadata_file
-
-from .conftest import run_cli
+from tests.conftest import run_cli
 
 
 def corpus_files() -> list[Path]:

@@ -11,8 +11,7 @@ from assistant.chat import NOT_FOUND, build_messages, is_follow_up, standalone_q
 from assistant.components import Components, Viewer
 from assistant.config import load_settings
 from assistant.errors import InputError
-
-from .conftest import run_cli
+from tests.conftest import run_cli
 
 RESTRICTED_QUESTIONS = ["What is Project Kestrel and who is involved?", "What is the 2024 pay review budget?"]
 
@@ -113,8 +112,7 @@ def test_the_sources_under_an_answer_keep_the_numbers_it_cites() -> None:
     from assistant.chat import ChatPipeline
     from assistant.config import ChatSettings
     from indexing.retrieval import RetrievedChunk
-
-    from .fakes import ScriptedBackend
+    from tests.fakes import ScriptedBackend
 
     chunks = [RetrievedChunk(f"c{i}", f"/docs/file-{i}.md", None, f"Passage {i} about the Leeds office.", 1.0 - i / 10,
                              {"file_name": f"file-{i}.md"}, {"dense": 0.9 - i / 10}) for i in range(1, 5)]

@@ -10,8 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .conftest import ASSISTANT, ROOT, run_cli
-from .corpus_utils import chroma_entries, docstore_rows, write_corpus
+from tests.conftest import ASSISTANT, ROOT, run_cli
+from tests.corpus_utils import chroma_entries, docstore_rows, write_corpus
 
 
 def _done_rows(home: Path) -> int:

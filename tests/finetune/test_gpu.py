@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from .dataset_fixtures import dpo_rows, write_jsonl
+from tests.dataset_fixtures import dpo_rows, write_jsonl
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (CI has none)")

@@ -27,9 +27,8 @@ from typer.testing import CliRunner
 from assistant.cli import app
 from eval.model import Context, Row
 from eval.questions import Question
-
-from .conftest import free_port, run_cli
-from .dataset_fixtures import write_jsonl
+from tests.conftest import free_port, run_cli
+from tests.dataset_fixtures import write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -418,8 +417,7 @@ def test_classification_metrics_match_hand_computed_and_sklearn(tmp_path: Path) 
 # -- 5. the gate, on a real (tiny) engine version --------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_home(shared_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from .llm_fixtures import make_random_adapter
-    from .test_train import make_tiny_base
+    from tests.llm_fixtures import make_random_adapter, make_tiny_base
 
     base = make_tiny_base(shared_models, tmp_path_factory.mktemp("tiny") / "tiny-llama")
     home = tmp_path_factory.mktemp("tinyhome") / "home"

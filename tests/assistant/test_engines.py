@@ -22,8 +22,7 @@ from assistant.engines import (
 from assistant.llm.base import GenerationBackend, LLMUnavailable
 from assistant.llm.embedded import prepare_embedded_llm
 from assistant.llm.openai_backend import OpenAIBackend
-
-from .llm_fixtures import make_random_adapter
+from tests.llm_fixtures import make_random_adapter
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,7 @@ from assistant.components import Components
 from assistant.config import load_settings
 from indexing.loaders import LoadedDocument, LoadError, load_file
 from indexing.parse_pool import CRASH_ERROR, parse_in_processes
-
-from .corpus_utils import write_corpus
+from tests.corpus_utils import write_corpus
 
 
 def load_or_die(path: Path) -> LoadedDocument:

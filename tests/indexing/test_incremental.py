@@ -8,9 +8,8 @@ from pathlib import Path
 
 from assistant.components import Components
 from assistant.config import load_settings
-
-from .conftest import run_cli
-from .corpus_utils import chroma_entries, docstore_rows, write_corpus
+from tests.conftest import run_cli
+from tests.corpus_utils import chroma_entries, docstore_rows, write_corpus
 
 
 def _service(home: Path) -> Components:

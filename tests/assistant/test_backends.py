@@ -15,8 +15,7 @@ from assistant.llm.base import GenerationBackend, LLMUnavailable, PromptTooLong,
 from assistant.llm.embedded import prepare_embedded_llm
 from assistant.llm.local import LocalLLM
 from assistant.llm.openai_backend import OpenAIBackend
-
-from .llm_fixtures import OpenAIServer, free_port
+from tests.llm_fixtures import OpenAIServer, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,7 @@ from finetune.datagen_sft import SFTOptions
 from finetune.errors import DataError
 from finetune.redact import EMAIL
 from finetune.validate import row_problem
-
-from .conftest import run_cli
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 

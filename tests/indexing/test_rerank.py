@@ -12,8 +12,7 @@ import pytest
 
 from assistant.components import Components
 from assistant.config import load_settings
-
-from .conftest import run_cli
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")

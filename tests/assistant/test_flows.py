@@ -16,8 +16,7 @@ import pytest
 from assistant.components import Components
 from assistant.config import load_settings
 from assistant.flows import DEFINITIONS, Flow, FlowError, FlowResult, get_flow, load_flows, run_flow
-
-from .conftest import run_cli
+from tests.conftest import run_cli
 
 # Small outputs keep the module fast; the structure under test does not depend on length.
 CAP = 32

@@ -14,10 +14,8 @@ from assistant.config import LLMSettings, load_settings
 from assistant.engines import EngineManager
 from assistant.errors import NotFound
 from assistant.services import Services, User, operator
-
-from .conftest import run_cli
-from .llm_fixtures import make_random_adapter
-from .test_train import make_tiny_base
+from tests.conftest import run_cli
+from tests.llm_fixtures import make_random_adapter, make_tiny_base
 
 pytestmark = pytest.mark.slow
 

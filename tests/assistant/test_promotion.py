@@ -16,8 +16,7 @@ from assistant.llm.embedded import prepare_embedded_llm
 from assistant.promotion import promote, promoted_refs
 from assistant.services import Services, operator
 from assistant.training import DatagenRequest, TrainRequest
-
-from .llm_fixtures import make_random_adapter
+from tests.llm_fixtures import make_random_adapter
 
 pytestmark = pytest.mark.slow
 

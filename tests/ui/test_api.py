@@ -117,9 +117,8 @@ def scripted(tmp_path_factory: pytest.TempPathFactory, demo_home):
     from assistant.config import load_settings
     from assistant.engines import EngineRegistry
     from assistant.services import Services, operator
+    from tests.fakes import ScriptedBackend
     from ui.server import create_app
-
-    from .fakes import ScriptedBackend
 
     home = tmp_path_factory.mktemp("scripted") / "home"
     shutil.copytree(demo_home, home, symlinks=True)

@@ -10,10 +10,9 @@ import pytest
 from assistant.components import Components
 from assistant.config import load_settings
 from indexing.loaders import load_file
-
-from .conftest import run_cli
-from .corpus_utils import write_corpus
-from .test_ocr import PAGE_ONE, scanned_pdf, text_page
+from tests.conftest import run_cli
+from tests.corpus_utils import write_corpus
+from tests.scan_fixtures import PAGE_ONE, scanned_pdf, text_page
 
 
 def _pdf(path: Path, pages: list[str], title: str | None = None) -> Path:

@@ -17,44 +17,19 @@ from assistant.cli import app
 from assistant.components import Components
 from assistant.config import load_settings
 from assistant.engines import EngineRegistry
-from assistant.llm.embedded import EMBEDDED_LLM_NAME, _gguf_path
 from assistant.training import TrainRequest, run_train
 from assistant.work import Foreground
 from finetune.callbacks import NanGuard
 from finetune.models import CHATML_TRAINING_TEMPLATE
 from finetune.validate import file_sha256
-
-from .conftest import ASSISTANT, ROOT
-from .dataset_fixtures import dpo_rows, write_jsonl
+from tests.conftest import ASSISTANT, ROOT
+from tests.dataset_fixtures import dpo_rows, write_jsonl
+from tests.llm_fixtures import make_tiny_base
 
 pytestmark = pytest.mark.slow
 
 
-# -- helpers (also used by test_engines_cli) ----------------------------------------------------------------
-def make_tiny_base(models: Path, out: Path) -> Path:
-    """A 2-layer, 64-wide Llama (3 M parameters, mostly the embedding): seconds per training step on a CPU."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    if (out / "config.json").is_file():
-        return out
-    prepared = models / EMBEDDED_LLM_NAME
-    if (prepared / "config.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(prepared)
-    else:  # the tokenizer alone: much quicker than converting the whole model
-        gguf = _gguf_path()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
+# -- helpers ------------------------------------------------------------------------------------------------
 def sft_rows(n: int) -> list[dict]:
     return [{"messages": [
         {"role": "system", "content": "You are the company's assistant."},

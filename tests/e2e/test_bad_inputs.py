@@ -7,8 +7,8 @@ import os
 import random
 from pathlib import Path
 
-from .conftest import run_cli
-from .corpus_utils import chroma_entries, docstore_rows, write_corpus
+from tests.conftest import run_cli
+from tests.corpus_utils import chroma_entries, docstore_rows, write_corpus
 
 
 def _bad_files(folder: Path) -> dict[str, str]:
