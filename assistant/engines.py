@@ -25,7 +25,7 @@ from typing import Any
 
 from assistant.config import LLMSettings, Settings
 from assistant.files import atomic_write_text
-from assistant.llm.base import GenerationBackend, LLMUnavailable, Message
+from assistant.llm.base import GenerationBackend, GenerationOptions, LLMUnavailable, Message
 
 ENGINE_FILE = "engine.json"
 BASE = "base"
@@ -267,17 +267,19 @@ class EngineBackend:
     def count_tokens(self, text: str) -> int:
         return self.manager.base_llm().count_tokens(text)
 
-    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> str:
+    def generate(self, messages: list[Message], max_new_tokens: int | None = None,
+                 options: GenerationOptions | None = None) -> str:
         llm = self.manager.base_llm()
         with llm.lock:
             self.manager.activate(self.chain)
-            return llm.generate_nolock(messages, max_new_tokens)
+            return llm.generate_nolock(messages, max_new_tokens, options)
 
-    def stream(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_new_tokens: int | None = None,
+               options: GenerationOptions | None = None) -> Iterator[str]:
         llm = self.manager.base_llm()
         with llm.lock:  # held until the stream is exhausted or closed: no switch in between
             self.manager.activate(self.chain)
-            yield from llm.stream_nolock(messages, max_new_tokens)
+            yield from llm.stream_nolock(messages, max_new_tokens, options)
 
 
 class EngineManager:

@@ -9,7 +9,8 @@ care which one they hold.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from assistant.errors import Unavailable
 
@@ -29,6 +30,31 @@ class PromptTooLong(LLMUnavailable):
     every front end already reports it in one line."""
 
 
+@dataclass(frozen=True)
+class GenerationOptions:
+    """One request's sampling, over the settings' defaults: None (or no stop) = the `[llm]` setting.
+
+    An API client's `temperature`, `top_p`, `stop`, `seed` and `max_tokens` arrive here, so two requests
+    on one model can sample differently."""
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = field(default_factory=tuple)
+    seed: int | None = None
+
+    def resolved(self, settings: Any) -> GenerationOptions:
+        """Every field filled from `settings` (an LLMSettings) where this request left it open; the stop
+        sequences are the settings' and the request's together."""
+        return GenerationOptions(
+            max_new_tokens=self.max_new_tokens or settings.max_new_tokens,
+            temperature=settings.temperature if self.temperature is None else self.temperature,
+            top_p=settings.top_p if self.top_p is None else self.top_p,
+            stop=tuple(dict.fromkeys([*settings.stop, *self.stop])),
+            seed=self.seed,
+        )
+
+
 @runtime_checkable
 class GenerationBackend(Protocol):
     name: str
@@ -38,9 +64,11 @@ class GenerationBackend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> str: ...
+    def generate(self, messages: list[Message], max_new_tokens: int | None = None,
+                 options: GenerationOptions | None = None) -> str: ...
 
-    def stream(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_new_tokens: int | None = None,
+               options: GenerationOptions | None = None) -> Iterator[str]:
         """Yield text pieces as they are produced; their concatenation equals `generate`'s answer.
 
         Exhaust or close() the iterator: a local backend holds its model until then."""

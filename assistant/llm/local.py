@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import LLMSettings
-from assistant.llm.base import Message, PromptTooLong, StreamText, cut_at_stop
+from assistant.llm.base import GenerationOptions, Message, PromptTooLong, StreamText, cut_at_stop
 
 # Chat templates end a turn with one of these; a model's eos is not always its end of turn.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
@@ -54,7 +54,7 @@ class LocalLLM:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def _generation_kwargs(self, max_new_tokens: int | None, prompt_length: int) -> dict[str, Any]:
+    def _generation_kwargs(self, o: GenerationOptions, prompt_length: int) -> dict[str, Any]:
         from transformers import LogitsProcessorList
 
         from assistant.llm.guards import GeneratedNoRepeatNGram, GeneratedRepetitionPenalty
@@ -66,21 +66,30 @@ class LocalLLM:
         if s.no_repeat_ngram_size > 0:
             guards.append(GeneratedNoRepeatNGram(s.no_repeat_ngram_size, prompt_length))
         kwargs: dict[str, Any] = {
-            "max_new_tokens": max_new_tokens or s.max_new_tokens,
+            "max_new_tokens": o.max_new_tokens,
             "logits_processor": guards,
             "eos_token_id": self.end_ids,
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }
-        if s.stop:
-            kwargs.update(stop_strings=list(s.stop), tokenizer=self.tokenizer)
-        if s.temperature > 0:
-            kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
+        if o.stop:
+            kwargs.update(stop_strings=list(o.stop), tokenizer=self.tokenizer)
+        if o.temperature and o.temperature > 0:
+            kwargs.update(do_sample=True, temperature=o.temperature, top_p=o.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kwargs
 
-    def prepare(self, messages: list[Message], max_new_tokens: int | None = None) -> tuple[Any, dict[str, Any]]:
-        """The prompt tensors and generate() arguments, max_new_tokens cut to what the context has room for."""
+    def options(self, max_new_tokens: int | None, options: GenerationOptions | None) -> GenerationOptions:
+        """This request's sampling, the settings filling what it leaves open."""
+        given = options or GenerationOptions()
+        if given.max_new_tokens is None and max_new_tokens:
+            given = GenerationOptions(max_new_tokens, given.temperature, given.top_p, given.stop, given.seed)
+        return given.resolved(self.settings)
+
+    def prepare(self, messages: list[Message], o: GenerationOptions | None = None) -> tuple[Any, dict[str, Any]]:
+        """The prompt tensors and generate() arguments, max_new_tokens cut to what the context has room for.
+        `o` is resolved already (see `options`); None = the settings alone."""
+        o = o or self.options(None, None)
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.device)
@@ -91,29 +100,38 @@ class LocalLLM:
                 f"the prompt has {prompt_length} tokens and {self.name} reads at most {self.context_window}; "
                 "shorten the question or retrieve fewer sources (retrieval.top_k)"
             )
-        wanted = max_new_tokens or self.settings.max_new_tokens
-        return inputs, self._generation_kwargs(min(wanted, room), prompt_length)
+        if o.seed is not None:  # generation is serialised on this model (self.lock), so the global RNG is ours
+            import torch
+
+            torch.manual_seed(o.seed)
+        cut = GenerationOptions(min(o.max_new_tokens or room, room), o.temperature, o.top_p, o.stop, o.seed)
+        return inputs, self._generation_kwargs(cut, prompt_length)
 
     # -- public, locked ----------------------------------------------------------------------------
-    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> str:
+    def generate(self, messages: list[Message], max_new_tokens: int | None = None,
+                 options: GenerationOptions | None = None) -> str:
         with self.lock:
-            return self.generate_nolock(messages, max_new_tokens)
+            return self.generate_nolock(messages, max_new_tokens, options)
 
-    def stream(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_new_tokens: int | None = None,
+               options: GenerationOptions | None = None) -> Iterator[str]:
         with self.lock:  # held until the stream is exhausted or closed
-            yield from self.stream_nolock(messages, max_new_tokens)
+            yield from self.stream_nolock(messages, max_new_tokens, options)
 
     # -- for callers that already hold self.lock (engines: switch adapters, then generate) ----------
-    def generate_nolock(self, messages: list[Message], max_new_tokens: int | None = None) -> str:
+    def generate_nolock(self, messages: list[Message], max_new_tokens: int | None = None,
+                        options: GenerationOptions | None = None) -> str:
         import torch
 
-        inputs, kwargs = self.prepare(messages, max_new_tokens)
+        o = self.options(max_new_tokens, options)
+        inputs, kwargs = self.prepare(messages, o)
         with torch.inference_mode():
             output = self.model.generate(**inputs, **kwargs)
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
-        return cut_at_stop(self.tokenizer.decode(new_tokens, skip_special_tokens=True), self.settings.stop)
+        return cut_at_stop(self.tokenizer.decode(new_tokens, skip_special_tokens=True), o.stop)
 
-    def stream_nolock(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
+    def stream_nolock(self, messages: list[Message], max_new_tokens: int | None = None,
+                      options: GenerationOptions | None = None) -> Iterator[str]:
         """Generate on a worker thread and yield its text as it comes; the worker's errors re-raise here.
 
         Closing the iterator early stops the worker at its next token and waits for it, so the model is
@@ -121,7 +139,8 @@ class LocalLLM:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-        inputs, kwargs = self.prepare(messages, max_new_tokens)  # errors here, before any thread
+        o = self.options(max_new_tokens, options)
+        inputs, kwargs = self.prepare(messages, o)  # errors here, before any thread
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = threading.Event()
         failure: list[BaseException] = []
@@ -142,7 +161,7 @@ class LocalLLM:
 
         worker = threading.Thread(target=work, name=f"generate-{self.name}", daemon=True)
         worker.start()
-        shaper = StreamText(self.settings.stop)
+        shaper = StreamText(o.stop)
         try:
             for piece in streamer:
                 if failure:
