@@ -233,3 +233,27 @@ def run_export(settings: Settings, ref: str, out: Path, notify: Callable[[str], 
         raise FinetuneError(str(err)) from err
     return {"engine": resolved.record.ref, "out": str(out), "chain": [r.ref for r in resolved.chain],
             "base": resolved.record.base}
+
+
+def run_export_adapter(settings: Settings, ref: str, out: Path,
+                       notify: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """An engine's whole adapter chain as ONE PEFT LoRA adapter folder (ranks concatenated: exact), for a
+    server that applies one adapter per request (vLLM's runtime LoRA)."""
+    from assistant.engines import EngineError, EngineRegistry
+    from assistant.llm.embedded import resolve_llm_folder
+    from finetune.adapters import export_combined
+
+    out = out.expanduser().absolute()
+    if out.exists():
+        raise FinetuneError(f"{out} already exists; choose a new folder for the adapter")
+    if ref.strip() == "base":
+        raise EngineError("the base model has no adapter to export; name an engine (see `assistant engines list`)")
+    resolved = EngineRegistry(settings.paths.engines).resolve(ref)
+    base_folder = resolve_llm_folder(resolved.record.base, settings.paths.models, notify)
+    try:
+        export_combined(base_folder, resolved.adapters, out)
+    except FileExistsError as err:
+        raise FinetuneError(str(err)) from err
+    rank = sum(int(r.hyperparameters.get("lora_r", 0) or 0) for r in resolved.chain) or None
+    return {"engine": resolved.record.ref, "out": str(out), "chain": [r.ref for r in resolved.chain],
+            "base": resolved.record.base, "adapter": True, "rank": rank}

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import HomeOpt, JsonOpt, emit_json, new_app, parse_where, progress_work, say, services
+from assistant.errors import InputError
 from assistant.services import operator
 from assistant.training import DatagenRequest, TrainRequest
 from finetune.datagen_dpo import DPOOptions
@@ -324,15 +325,23 @@ def engines_promote(
 @engines_app.command("export")
 def engines_export(
     name: Annotated[str, typer.Argument(help="NAME or NAME@N.")],
-    merged: Annotated[Path, typer.Option("--merged", help="New folder for the merged Hugging Face model.")],
+    merged: Annotated[Path | None, typer.Option(
+        "--merged", help="New folder for the merged Hugging Face model.")] = None,
+    adapter: Annotated[Path | None, typer.Option(
+        "--adapter", help="New folder for the whole chain as ONE PEFT LoRA adapter (vLLM's runtime LoRA).")] = None,
     home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Write base + adapter chain merged as a standalone model folder (AutoModelForCausalLM, vLLM)."""
-    doc = services(home).engines.export(operator(), name, merged, progress_work())
+    """Write base + adapter chain merged as a standalone model folder (--merged), or the chain as one adapter
+    (--adapter)."""
+    if (merged is None) == (adapter is None):
+        raise InputError("engines export needs exactly one of --merged DIR or --adapter DIR")
+    out = adapter if adapter is not None else merged
+    doc = services(home).engines.export(operator(), name, out, progress_work(), adapter=adapter is not None)
     if as_json:
         emit_json(doc)
     else:
-        say(f"wrote {doc['engine']} ({' + '.join(doc['chain'])} on {doc['base']}) to {doc['out']}")
+        kind = "as one adapter" if adapter is not None else "merged"
+        say(f"wrote {doc['engine']} ({' + '.join(doc['chain'])} on {doc['base']}) {kind} to {doc['out']}")
 
 
 def register(app: typer.Typer) -> None:

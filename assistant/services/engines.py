@@ -12,7 +12,7 @@ from assistant.errors import InputError
 from assistant.jobs import Job, JobCancelled
 from assistant.promotion import demote, gate_result, promote, promoted_refs
 from assistant.services.base import ServiceContext, require
-from assistant.training import DatagenRequest, TrainRequest, run_datagen, run_export, run_train
+from assistant.training import DatagenRequest, TrainRequest, run_datagen, run_export, run_export_adapter, run_train
 from assistant.work import Work
 
 KINDS = ("sft", "dpo")
@@ -66,9 +66,12 @@ class EnginesService:
         self.ctx.audit(user, "remove engine", ", ".join(removed))
         return removed
 
-    def export(self, user: User, ref: str, out: Path, work: Work | None = None) -> dict[str, Any]:
+    def export(self, user: User, ref: str, out: Path, work: Work | None = None,
+               adapter: bool = False) -> dict[str, Any]:
+        """The engine merged into its base (a model folder), or with `adapter` its chain as one LoRA adapter."""
         require(user, "engines")
-        doc = run_export(self.ctx.settings, ref, out, work.message if work else None)
+        export = run_export_adapter if adapter else run_export
+        doc = export(self.ctx.settings, ref, out, work.message if work else None)
         self.ctx.audit(user, "export engine", f"{doc['engine']} to {doc['out']}")
         return doc
 
