@@ -19,8 +19,14 @@ def client(server, user: str = "sam") -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.keys[user], max_retries=0, timeout=300)
 
 
+def promoted(server) -> list[str]:
+    """What the server's home has promoted so far (the browser tests, sharing the server, promote one)."""
+    files = sorted((server.home / "engines").glob("*/promoted.json"))
+    return [json.loads(f.read_text())["ref"] for f in files]
+
+
 def test_models_need_a_key_and_list_engines(web_server) -> None:
-    assert [m.id for m in client(web_server).models.list()] == ["base"]
+    assert [m.id for m in client(web_server).models.list()] == ["base", *promoted(web_server)]
     bad = openai.OpenAI(base_url=f"{web_server.url}/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
