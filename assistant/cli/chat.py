@@ -14,6 +14,7 @@ from assistant.chat import Answer
 from assistant.cli.common import (
     HomeOpt,
     JsonOpt,
+    TopKOpt,
     UserOpt,
     WhereOpt,
     acting_user,
@@ -30,7 +31,6 @@ from assistant.errors import InputError
 from assistant.services import ChatRequest, Services, User
 from indexing.metadata import parse_key_values
 
-TopKOpt = Annotated[int | None, typer.Option("--top-k", min=1, max=200, help="Number of chunks to retrieve.")]
 EngineOpt = Annotated[str, typer.Option("--engine", help="Engine: base, NAME or NAME@VERSION.")]
 
 

@@ -41,6 +41,7 @@ UserOpt = Annotated[
 WhereOpt = Annotated[
     list[str] | None, typer.Option("--where", help="Metadata filter K=V (repeatable), e.g. --where doc_type=bid.")
 ]
+TopKOpt = Annotated[int | None, typer.Option("--top-k", min=1, max=200, help="Number of chunks to retrieve.")]
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

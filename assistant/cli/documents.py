@@ -13,6 +13,7 @@ from assistant.cli.common import (
     EXIT_PARTIAL,
     HomeOpt,
     JsonOpt,
+    TopKOpt,
     UserOpt,
     WhereOpt,
     acting_user,
@@ -29,8 +30,6 @@ from indexing.doc_context import about
 from indexing.docstore import SourceRecord
 from indexing.ingest import IndexReport
 from indexing.metadata import parse_key_values
-
-TopKOpt = Annotated[int | None, typer.Option("--top-k", min=1, max=200, help="Number of chunks to retrieve.")]
 
 
 def index(
