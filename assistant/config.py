@@ -47,6 +47,9 @@ class LLMSettings(BaseModel):
     repetition_penalty: float = Field(1.1, ge=1.0, description="on generated tokens only, not the prompt")
     no_repeat_ngram_size: int = Field(6, ge=0, description="on generated tokens only, not the prompt")
     stop: list[str] = Field(default_factory=list, description="extra stop sequences, cut from the answer")
+    # For the local model: concurrent requests share forward passes (assistant/llm/batching.py).
+    max_batch: int = Field(16, ge=1, le=256, description="most requests generated together in one batch")
+    max_queue: int = Field(64, ge=0, description="most requests waiting for the model; past it: 503 busy")
     # For an OpenAI-compatible endpoint (api_base):
     frequency_penalty: float = Field(
         0.3, ge=-2.0, le=2.0,

@@ -4,10 +4,10 @@ Each version folder is a PEFT adapter (adapter_config.json + adapter_model.safet
 engine.json record. An engine trained on top of another names it as `parent` ("NAME@N"); serving
 it activates the whole chain, root first, each adapter's delta added to the base weights.
 
-EngineManager keeps ONE base model in memory and loads every adapter into it once, by name; a
-request switches the active adapters (or disables them all for "base") under the model's lock, so
-one request can never see another's adapters. With llm.api_base set, engines are the endpoint's
-models instead: vLLM serves LoRA adapters as named models.
+EngineManager keeps ONE base model in memory and loads every adapter into it once, by name; each
+request is a row of a shared batch (assistant/llm/batching.py) with its own PEFT adapter name (a chain
+pre-combined into one adapter, "__base__" for the base), so one request can never see another's adapters.
+With llm.api_base set, engines are the endpoint's models instead: vLLM serves LoRA adapters as named models.
 """
 
 from __future__ import annotations
@@ -270,16 +270,12 @@ class EngineBackend:
     def generate(self, messages: list[Message], max_new_tokens: int | None = None,
                  options: GenerationOptions | None = None) -> str:
         llm = self.manager.base_llm()
-        with llm.lock:
-            self.manager.activate(self.chain)
-            return llm.generate_nolock(messages, max_new_tokens, options)
+        return llm.generate(messages, max_new_tokens, options, adapter=self.manager.row_adapter(self.chain))
 
     def stream(self, messages: list[Message], max_new_tokens: int | None = None,
                options: GenerationOptions | None = None) -> Iterator[str]:
         llm = self.manager.base_llm()
-        with llm.lock:  # held until the stream is exhausted or closed: no switch in between
-            self.manager.activate(self.chain)
-            yield from llm.stream_nolock(messages, max_new_tokens, options)
+        yield from llm.stream(messages, max_new_tokens, options, adapter=self.manager.row_adapter(self.chain))
 
 
 class EngineManager:
@@ -341,13 +337,27 @@ class EngineManager:
                     self._llm = llm
         return self._llm
 
+    def row_adapter(self, chain: list[EngineRecord]) -> str | None:
+        """The one PEFT adapter a batch row runs this chain with (None: the base): its adapters loaded once,
+        a chain of several combined once into one in-memory adapter (ranks concatenated: exact)."""
+        if not chain:
+            return None
+        from finetune.adapters import combine_loaded
+
+        llm = self.base_llm()
+        with llm.lock:  # never in the middle of a batch
+            names = [self._load_adapter(record) for record in chain]
+            combined = combine_loaded(self._peft, names, "chain__" + "__".join(names))
+            self._peft.eval()
+        return combined
+
     def activate(self, chain: list[EngineRecord]) -> None:
-        """Make exactly this chain's adapters active (none for the base). Call with the model's lock held."""
+        """Make exactly this chain's adapters active (none for the base), for a caller that runs the model
+        itself. Call with the model's lock held. (The batched generate passes per-row adapters instead.)"""
         names = tuple(self._load_adapter(record) for record in chain)
-        if names == self._active:
-            return
         if not names:
-            self._peft.base_model.disable_adapter_layers()
+            if self._peft is not None:
+                self._peft.base_model.disable_adapter_layers()
         else:
             self._peft.base_model.enable_adapter_layers()
             self._peft.base_model.set_adapter(list(names), inference_mode=True)
@@ -367,6 +377,7 @@ class EngineManager:
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
                 if self._peft is None:
                     self._peft = PeftModel.from_pretrained(self.base_llm().model, folder, adapter_name=adapter_name)
+                    self.base_llm().peft = self._peft  # every later request runs on it, "__base__" rows too
                     self._active = None  # from_pretrained activates the new adapter
                 else:
                     self._peft.load_adapter(folder, adapter_name=adapter_name)

@@ -1,8 +1,10 @@
 """Generation with transformers on this machine: the embedded SmolLM2 or any local Hugging Face folder.
 
-One LocalLLM is one model in memory. Requests on it are serialised by `lock`: a model cannot run
-two generations at once anyway, and an engine switches LoRA adapters on it between requests, which
-must never happen in the middle of another one.
+One LocalLLM is one model in memory. `generate` and `stream` go through its Batcher
+(assistant/llm/batching.py): concurrent requests share forward passes, one left-padded batch at a time,
+each row with its own adapter (`adapter`: a PEFT adapter name on `peft`, the PeftModel an EngineManager
+wraps this model in), token limit and stop sequences. Each batch holds `lock`, so loading adapters and the
+`*_nolock` callers (one request alone) never run in the middle of one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from assistant.config import LLMSettings
 from assistant.llm.base import GenerationOptions, Message, PromptTooLong, StreamText, cut_at_stop
+from assistant.llm.batching import BASE_ROW, Batcher, Job
 
 # Chat templates end a turn with one of these; a model's eos is not always its end of turn.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
@@ -35,6 +38,8 @@ class LocalLLM:
         self.folder = folder
         self.lock = threading.Lock()
         self.end_ids = self._end_of_turn_ids()
+        self.peft: Any = None  # the PeftModel around self.model, once an engine loaded an adapter
+        self.batcher = Batcher(self, settings.max_batch, settings.max_queue)
 
     def _end_of_turn_ids(self) -> list[int]:
         ids: set[int] = set()
@@ -100,23 +105,28 @@ class LocalLLM:
                 f"the prompt has {prompt_length} tokens and {self.name} reads at most {self.context_window}; "
                 "shorten the question or retrieve fewer sources (retrieval.top_k)"
             )
-        if o.seed is not None:  # generation is serialised on this model (self.lock), so the global RNG is ours
-            import torch
-
-            torch.manual_seed(o.seed)
         cut = GenerationOptions(min(o.max_new_tokens or room, room), o.temperature, o.top_p, o.stop, o.seed)
         return inputs, self._generation_kwargs(cut, prompt_length)
 
-    # -- public, locked ----------------------------------------------------------------------------
+    # -- public: batched with the other requests on this model ----------------------------------------
+    def job(self, messages: list[Message], max_new_tokens: int | None = None,
+            options: GenerationOptions | None = None, adapter: str | None = None) -> Job:
+        """One request for the batcher; raises PromptTooLong before it waits for anything."""
+        o = self.options(max_new_tokens, options)
+        inputs, kwargs = self.prepare(messages, o)
+        cut = GenerationOptions(kwargs["max_new_tokens"], o.temperature, o.top_p, o.stop, o.seed)
+        model = self.model if self.peft is None else self.peft
+        row = None if self.peft is None else (adapter or BASE_ROW)
+        return Job(inputs["input_ids"][0].cpu(), cut, model, kwargs, row)
+
     def generate(self, messages: list[Message], max_new_tokens: int | None = None,
-                 options: GenerationOptions | None = None) -> str:
-        with self.lock:
-            return self.generate_nolock(messages, max_new_tokens, options)
+                 options: GenerationOptions | None = None, adapter: str | None = None) -> str:
+        return self.batcher.generate(self.job(messages, max_new_tokens, options, adapter))
 
     def stream(self, messages: list[Message], max_new_tokens: int | None = None,
-               options: GenerationOptions | None = None) -> Iterator[str]:
-        with self.lock:  # held until the stream is exhausted or closed
-            yield from self.stream_nolock(messages, max_new_tokens, options)
+               options: GenerationOptions | None = None, adapter: str | None = None) -> Iterator[str]:
+        job = self.job(messages, max_new_tokens, options, adapter)  # errors here, on the first next()
+        yield from self.batcher.stream(job)
 
     # -- for callers that already hold self.lock (engines: switch adapters, then generate) ----------
     def generate_nolock(self, messages: list[Message], max_new_tokens: int | None = None,
@@ -125,6 +135,8 @@ class LocalLLM:
 
         o = self.options(max_new_tokens, options)
         inputs, kwargs = self.prepare(messages, o)
+        if o.seed is not None:  # the caller holds self.lock, so the global RNG is ours
+            torch.manual_seed(o.seed)
         with torch.inference_mode():
             output = self.model.generate(**inputs, **kwargs)
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
@@ -141,6 +153,8 @@ class LocalLLM:
 
         o = self.options(max_new_tokens, options)
         inputs, kwargs = self.prepare(messages, o)  # errors here, before any thread
+        if o.seed is not None:  # the caller holds self.lock, so the global RNG is ours
+            torch.manual_seed(o.seed)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = threading.Event()
         failure: list[BaseException] = []

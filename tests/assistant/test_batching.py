@@ -1,0 +1,119 @@
+"""Batched generation on one local model (assistant/llm/batching.py): concurrent requests share one left-padded
+batch, each row with its own stop sequences, token limit, stream and engine (PEFT adapter per row), and greedy
+decoding gives the same text batched as alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.config import LLMSettings
+from assistant.engines import EngineManager
+from assistant.errors import UserError
+from assistant.llm.base import GenerationOptions
+from assistant.llm.batching import Busy
+from assistant.llm.embedded import prepare_embedded_llm
+from assistant.llm.local import LocalLLM
+from tests.llm_fixtures import make_random_adapter, make_tiny_base
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = ["Write two sentences about the sea.", "Name three colours.", "What is a bid?",
+           "Say hello to a new colleague in one sentence, please, and mention the weather today."]
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture(scope="module")
+def llm(shared_models: Path) -> LocalLLM:
+    return LocalLLM(prepare_embedded_llm(shared_models), LLMSettings(max_new_tokens=16))
+
+
+def together(llm: LocalLLM, jobs: list) -> list:
+    """Submit the jobs so that the worker takes them as one batch (it cannot take any while we hold cond)."""
+    with llm.batcher.cond:
+        for job in jobs:
+            llm.batcher.submit(job)
+    return jobs
+
+
+def answer(job) -> str:
+    while True:
+        kind, value = job.out.get(timeout=120)
+        if kind == "end":
+            return value
+        if kind == "error":
+            raise value
+
+
+def test_greedy_text_is_the_same_batched_as_alone(llm: LocalLLM) -> None:
+    alone = [llm.generate(ask(p)) for p in PROMPTS]
+    batches, rows = llm.batcher.batches, llm.batcher.rows
+    jobs = together(llm, [llm.job(ask(p)) for p in PROMPTS])
+    assert [answer(j) for j in jobs] == alone
+    assert (llm.batcher.batches - batches, llm.batcher.rows - rows) == (1, 4)  # one batch of 4 rows
+
+
+def test_each_row_keeps_its_own_stop_limit_and_stream(llm: LocalLLM) -> None:
+    full = llm.generate(ask(PROMPTS[0]))
+    stop_word = full.split()[3]
+    short = llm.generate(ask(PROMPTS[1]), 4)
+    jobs = together(llm, [
+        llm.job(ask(PROMPTS[0]), options=GenerationOptions(stop=(stop_word,))),
+        llm.job(ask(PROMPTS[1]), 4),
+        llm.job(ask(PROMPTS[2])),
+    ])
+    pieces: list[list[str]] = [[] for _ in jobs]
+    for i, job in enumerate(jobs):
+        while (item := job.out.get(timeout=120))[0] == "text":
+            pieces[i].append(item[1])
+        assert item[0] == "end" and "".join(pieces[i]) == item[1]
+    assert "".join(pieces[0]) == full[: full.index(stop_word)].strip()
+    assert "".join(pieces[1]) == short
+    assert len(pieces[2]) >= 3  # streamed in pieces, not at once
+
+
+def test_a_closed_stream_leaves_the_batch_and_the_others_are_unaffected(llm: LocalLLM) -> None:
+    expected = llm.generate(ask(PROMPTS[2]))
+    leaving, staying = together(llm, [llm.job(ask(PROMPTS[0]), 64), llm.job(ask(PROMPTS[2]))])
+    assert leaving.out.get(timeout=120)[0] == "text"
+    leaving.cancelled.set()  # what closing its stream does (Batcher.stream), then it waits for `left`
+    assert leaving.left.wait(120)
+    assert answer(staying) == expected
+
+
+def test_past_the_queue_limit_a_request_is_refused_busy(llm: LocalLLM) -> None:
+    small = LocalLLM.__new__(LocalLLM)
+    small.__dict__.update(llm.__dict__)
+    from assistant.llm.batching import Batcher
+
+    small.batcher = Batcher(small, max_batch=4, max_queue=2)
+    with small.batcher.cond:
+        jobs = [small.batcher.submit(small.job(ask(p), 2)) for p in PROMPTS[:2]]
+        with pytest.raises(Busy, match=r"busy: 2 requests waiting \(llm.max_queue = 2\); try again") as err:
+            small.batcher.submit(small.job(ask(PROMPTS[2]), 2))
+    assert isinstance(err.value, UserError) and err.value.kind == "unavailable"
+    assert all(answer(j) for j in jobs)
+
+
+def test_engines_of_a_mixed_batch_each_get_their_own_adapters(shared_models: Path, tmp_path: Path) -> None:
+    tiny = make_tiny_base(shared_models, tmp_path / "tiny")
+    engines = tmp_path / "engines"
+    make_random_adapter(tiny, engines / "company" / "v1", seed=1, base=str(tiny), scale=3.0)
+    make_random_adapter(tiny, engines / "bids" / "v1", seed=3, base=str(tiny), parent="company@1", scale=3.0)
+    manager = EngineManager(LLMSettings(model=str(tiny), max_new_tokens=12), tmp_path / "models", engines)
+    llm = manager.base_llm()
+    names = ["base", "company", "bids", "base"]
+    alone = {}
+    with llm.lock:  # the old way, one at a time: activate the chain, generate
+        for name in set(names):
+            manager.activate(manager.get(name).chain)
+            alone[name] = llm.generate_nolock(ask(PROMPTS[1]))
+    assert len(set(alone.values())) == 3, alone  # the adapters change the text
+    jobs = [llm.job(ask(PROMPTS[1]), adapter=manager.row_adapter(manager.get(n).chain)) for n in names]
+    together(llm, jobs)
+    assert [answer(j) for j in jobs] == [alone[n] for n in names]
+    assert [manager.get(n).generate(ask(PROMPTS[1])) for n in ("bids", "base")] == [alone["bids"], alone["base"]]
