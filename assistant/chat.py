@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assistant.config import ChatSettings
-from assistant.llm.base import GenerationBackend, Message
+from assistant.llm.base import GenerationBackend, GenerationOptions, Message
 from indexing.retrieval import RetrievedChunk
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ REWRITE_PROMPT = (
     "Rewrite the last question so that it can be understood without the conversation. "
     "Reply with the rewritten question only."
 )
+# A client's own system message (Open WebUI's, an agent's) rides under this heading after our rules: it
+# shapes the answer, it never replaces the grounding rules.
+CLIENT_HEADING = "Instructions from the client application (the rules above still apply):"
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _DECLINE = re.compile(
     r"(do(es)? not contain|not (mentioned|stated|provided|available|included) in the (sources|documents)|"
@@ -57,6 +60,10 @@ class Answer:
     # The number each source had in the prompt, which is the number the answer cites it by: an answer
     # citing only [3] shows one source, numbered 3. Empty means 1, 2, 3, ...
     numbers: list[int] = field(default_factory=list)
+    # The messages really sent to the engine (our system prompt, sources, history, question); empty when
+    # the evidence gate declined before generation. "length" when the answer was cut by the token limit.
+    prompt: list[Message] = field(default_factory=list)
+    finish_reason: str = "stop"
 
     def cited(self) -> list[tuple[int, RetrievedChunk]]:
         return list(zip(self.numbers or range(1, len(self.sources) + 1), self.sources, strict=True))
@@ -113,6 +120,11 @@ def source_label(chunk: RetrievedChunk) -> str:
     return f"{label}{', ' + str(date) if date else ''}{page}"
 
 
+def with_instruction(system: str, instruction: str | None) -> str:
+    """Our system prompt with the client's instruction appended under its heading (never instead of it)."""
+    return f"{system}\n\n{CLIENT_HEADING}\n{instruction.strip()}" if instruction and instruction.strip() else system
+
+
 def build_messages(
     question: str,
     chunks: list[RetrievedChunk],
@@ -120,13 +132,15 @@ def build_messages(
     llm: GenerationBackend,
     max_new_tokens: int,
     history_share: float = 0.25,
+    instruction: str | None = None,
 ) -> tuple[list[Message], list[RetrievedChunk]]:
     """Sources numbered in the system turn, recent history, then the question; all within the context.
 
     The budget is counted in the engine's own tokens. History gets at most `history_share` of what
     is left after the question; sources fill the rest, lowest-ranked dropped first.
     """
-    budget = llm.context_window - max_new_tokens - llm.count_tokens(SYSTEM_PROMPT + question) - 64
+    fixed = SYSTEM_PROMPT + question + with_instruction("", instruction)
+    budget = llm.context_window - max_new_tokens - llm.count_tokens(fixed) - 64
     if budget <= 0:
         from assistant.llm.base import PromptTooLong
 
@@ -152,7 +166,7 @@ def build_messages(
         used.append(chunk)
     # Sources in the system turn and the bare question as the user turn: small models then answer
     # the question instead of commenting on the sources.
-    system = SYSTEM_PROMPT + "\n\nSources:\n\n" + "\n\n".join(blocks)
+    system = with_instruction(SYSTEM_PROMPT + "\n\nSources:\n\n" + "\n\n".join(blocks), instruction)
     return [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": question}], used
 
 
@@ -193,12 +207,19 @@ class ChatPipeline:
             log.debug("declined before generation: %s", verdict.reason)
         return verdict.answerable
 
+    def limit(self, options: GenerationOptions | None) -> int:
+        """The request's token limit, never above the settings' (llm.max_new_tokens)."""
+        asked = options.max_new_tokens if options else None
+        return min(asked, self.max_new_tokens) if asked else self.max_new_tokens
+
     def prepare(
-        self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, history: list[Message]
+        self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, history: list[Message],
+        instruction: str | None = None, max_new_tokens: int | None = None,
     ) -> tuple[str, list[Message] | None, list[RetrievedChunk]]:
         """(search query, prompt messages or None when the evidence is too weak to answer, sources in the prompt)."""
         if retrieve is None:
-            messages = [{"role": "system", "content": NO_RAG_SYSTEM_PROMPT}, *history,
+            system = with_instruction(NO_RAG_SYSTEM_PROMPT, instruction)
+            messages = [{"role": "system", "content": system}, *history,
                         {"role": "user", "content": question}]
             return question, messages, []
         query = standalone_query(question, history, llm, self.settings.rewrite_with_llm)
@@ -206,7 +227,8 @@ class ChatPipeline:
         if not self.evidence_suffices(query, chunks):
             # Declined before generation: no sources are shown, as none holds the answer.
             return query, None, []
-        messages, used = build_messages(question, chunks, history, llm, self.max_new_tokens)
+        messages, used = build_messages(question, chunks, history, llm, max_new_tokens or self.max_new_tokens,
+                                        instruction=instruction)
         return query, messages, used
 
     def finish(self, question: str, query: str, text: str, engine: str, used: list[RetrievedChunk],
@@ -221,27 +243,47 @@ class ChatPipeline:
 
     def answer(
         self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, engine: str,
-        history: list[Message] | None = None,
+        history: list[Message] | None = None, options: GenerationOptions | None = None,
+        instruction: str | None = None,
     ) -> Answer:
-        """`retrieve=None` answers without retrieval (the engine alone)."""
-        query, messages, used = self.prepare(question, retrieve, llm, history or [])
+        """`retrieve=None` answers without retrieval (the engine alone). `options`: this request's sampling
+        (its token limit capped by the settings'); `instruction`: the client's own system message."""
+        limit = self.limit(options)
+        query, messages, used = self.prepare(question, retrieve, llm, history or [], instruction, limit)
         if messages is None:
             return Answer(question, NOT_FOUND, engine, found=False, query=query)
-        text = llm.generate(messages, self.max_new_tokens)
-        return self.finish(question, query, text, engine, used, retrieve is not None)
+        text = llm.generate(messages, limit, **_options(options, limit))
+        return self._done(question, query, text, engine, used, retrieve is not None, messages, llm, limit)
 
     def stream(
         self, question: str, retrieve: Retrieve | None, llm: GenerationBackend, engine: str,
-        history: list[Message] | None = None,
+        history: list[Message] | None = None, options: GenerationOptions | None = None,
+        instruction: str | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text pieces as they are generated, then the finished `Answer`."""
-        query, messages, used = self.prepare(question, retrieve, llm, history or [])
+        limit = self.limit(options)
+        query, messages, used = self.prepare(question, retrieve, llm, history or [], instruction, limit)
         if messages is None:
             yield NOT_FOUND
             yield Answer(question, NOT_FOUND, engine, found=False, query=query)
             return
         pieces = []
-        for piece in llm.stream(messages, self.max_new_tokens):
+        for piece in llm.stream(messages, limit, **_options(options, limit)):
             pieces.append(piece)
             yield piece
-        yield self.finish(question, query, "".join(pieces), engine, used, retrieve is not None)
+        yield self._done(question, query, "".join(pieces), engine, used, retrieve is not None, messages, llm, limit)
+
+    def _done(self, question: str, query: str, text: str, engine: str, used: list[RetrievedChunk], rag: bool,
+              messages: list[Message], llm: GenerationBackend, limit: int) -> Answer:
+        answer = self.finish(question, query, text, engine, used, rag)
+        answer.prompt = messages
+        # Cut by the limit: the engine's own tokenizer counts as many tokens as it was allowed.
+        answer.finish_reason = "length" if text.strip() and llm.count_tokens(text) >= limit else "stop"
+        return answer
+
+
+def _options(options: GenerationOptions | None, limit: int) -> dict[str, Any]:
+    """The `options` keyword for a backend's generate/stream (absent when the request set none)."""
+    if options is None:
+        return {}
+    return {"options": GenerationOptions(limit, options.temperature, options.top_p, options.stop, options.seed)}

@@ -16,7 +16,7 @@ from typing import Any
 from assistant.chat import Answer, ChatPipeline
 from assistant.config import Settings
 from assistant.errors import InputError
-from assistant.llm.base import GenerationBackend, Message
+from assistant.llm.base import GenerationBackend, GenerationOptions, Message
 from indexing.docstore import SourceRecord
 from indexing.ingest import Indexer, IndexReport
 from indexing.progress import NoProgress, Progress
@@ -136,6 +136,7 @@ class Components:
     def ask(
         self, questions: list[str], engine: str = "base", use_rag: bool = True, top_k: int | None = None,
         where: dict[str, Any] | None = None, viewer: Viewer | None = None, progress: Progress | None = None,
+        options: GenerationOptions | None = None, instruction: str | None = None,
     ) -> list[Answer]:
         for q in questions:
             check_question(q, self.settings.retrieval.max_query_chars)
@@ -145,7 +146,7 @@ class Components:
         progress = progress or NoProgress()
         progress.start(len(questions), "Answering")
         for question in questions:
-            answers.append(self.pipeline.answer(question, retrieve, llm, engine))
+            answers.append(self.pipeline.answer(question, retrieve, llm, engine, None, options, instruction))
             progress.advance(1)
         progress.finish()
         return answers
@@ -153,13 +154,16 @@ class Components:
     def chat(
         self, question: str, history: list[Message], engine: str = "base", use_rag: bool = True,
         top_k: int | None = None, where: dict[str, Any] | None = None, viewer: Viewer | None = None,
+        options: GenerationOptions | None = None, instruction: str | None = None,
     ) -> Iterator[str | Answer]:
-        """One conversation turn, streamed: text pieces, then the finished Answer."""
+        """One conversation turn, streamed: text pieces, then the finished Answer. `options`: the request's
+        sampling; `instruction`: the client's system message, added beside ours."""
         check_question(question, self.settings.retrieval.max_query_chars)
         llm = self.engine(engine)
         retrieve = self._retriever_for(use_rag, top_k, where, viewer)
         keep = self.settings.chat.history_turns
-        return self.pipeline.stream(question, retrieve, llm, engine, history[-keep:] if keep else [])
+        return self.pipeline.stream(question, retrieve, llm, engine, history[-keep:] if keep else [], options,
+                                    instruction)
 
     # -- prompt flows --------------------------------------------------------------------------
     @cached_property

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from assistant.llm.base import Message
+from assistant.llm.base import GenerationOptions, Message
 
 
 class ScriptedBackend:
@@ -18,6 +18,7 @@ class ScriptedBackend:
         self.name = name
         self._window = context_window
         self.prompts: list[list[Message]] = []
+        self.options: list[GenerationOptions | None] = []  # each request's options, as given
 
     @property
     def context_window(self) -> int:
@@ -26,12 +27,16 @@ class ScriptedBackend:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> str:
+    def generate(self, messages: list[Message], max_new_tokens: int | None = None,
+                 options: GenerationOptions | None = None) -> str:
         self.prompts.append(messages)
+        self.options.append(options)
         return self.reply
 
-    def stream(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_new_tokens: int | None = None,
+               options: GenerationOptions | None = None) -> Iterator[str]:
         self.prompts.append(messages)
+        self.options.append(options)
         words = self.reply.split(" ")
         for i, word in enumerate(words):
             yield word if i == 0 else " " + word

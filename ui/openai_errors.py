@@ -20,12 +20,13 @@ OPENAI_TYPE = {"invalid": "invalid_request_error", "denied": "permission_error",
 class ApiError(Exception):
     """An answer the API gives instead of a result: status, message and OpenAI's type and code."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None,
+                 param: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
+        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
 
     def body(self) -> dict[str, dict[str, str | None]]:
-        return {"error": {"message": self.message, "type": self.kind, "param": None, "code": self.code}}
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
@@ -44,10 +45,15 @@ def api_error(err: BaseException, not_found_code: str | None = None) -> ApiError
         return err
     if isinstance(err, RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in err.errors())
-        return ApiError(400, f"invalid request: {problems}")
+        first = err.errors()[0]["loc"][1:2] if err.errors() else ()
+        return ApiError(400, f"invalid request: {problems}", param=str(first[0]) if first else None)
     user_error = as_user_error(err)
     if user_error is None:
         log.error("internal error in the API", exc_info=err)
         return ApiError(500, "internal error: the server's log has the details", "server_error")
     code = not_found_code if user_error.kind == "not_found" else None
     return ApiError(HTTP_STATUS[user_error.kind], str(user_error), OPENAI_TYPE[user_error.kind], code)
+
+
+def route_not_found(method: str, path: str) -> ApiError:
+    return ApiError(404, f"no route {method} {path} (see /v1/docs)", "invalid_request_error", "unknown_url")

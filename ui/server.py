@@ -59,6 +59,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(title="Enterprise assistant", docs_url="/v1/docs", openapi_url="/v1/openapi.json")
     app.state.services = services
     app.include_router(router)
+    _add_health(app)
     _add_pages(app, settings)
 
     @app.exception_handler(UserError)
@@ -83,6 +84,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # show_error=False: a bug shows as Gradio's generic error (its traceback goes to the log); what the user
     # can fix is a gr.Error (ui.web.common.user_errors), which Gradio always shows with its message.
     return gr.mount_gradio_app(app, blocks, path="/", auth_dependency=gradio_user, show_error=False, css=CSS)
+
+
+def _add_health(app: FastAPI) -> None:
+    """`/health`: the process answers (liveness). `/health/ready`: the base engine loads, the embedder loads
+    and the vector store answers: 200 with each check "ok", else 503 with what failed. No key needed."""
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", include_in_schema=False)
+    def ready(services: ServicesDep) -> JSONResponse:
+        checks = services.chat.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
 
 
 def _add_pages(app: FastAPI, settings: Settings) -> None:

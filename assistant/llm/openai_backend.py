@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import LLMSettings
-from assistant.llm.base import LLMUnavailable, Message, PromptTooLong, StreamText, cut_at_stop
+from assistant.llm.base import (
+    GenerationOptions,
+    LLMUnavailable,
+    Message,
+    PromptTooLong,
+    StreamText,
+    cut_at_stop,
+)
 
 DEFAULT_CONTEXT_WINDOW = 4096
 _TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers and separators a chat template adds around each message
@@ -67,8 +74,10 @@ class OpenAIBackend:
         return self._tokenizer
 
     # -- generation --------------------------------------------------------------------------------
-    def _request(self, messages: list[Message], max_new_tokens: int | None) -> dict[str, Any]:
-        s = self.settings
+    def _request(self, messages: list[Message], max_new_tokens: int | None,
+                 options: GenerationOptions | None = None) -> dict[str, Any]:
+        """The request's body: `options` (one request's sampling) over the [llm] settings."""
+        s = (options or GenerationOptions(max_new_tokens)).resolved(self.settings)
         prompt = sum(self.count_tokens(m.get("content") or "") + _TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
         room = self.context_window - prompt
         if room < 1:
@@ -79,26 +88,33 @@ class OpenAIBackend:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
-            "max_tokens": min(max_new_tokens or s.max_new_tokens, room),
+            "max_tokens": min(max_new_tokens or s.max_new_tokens or self.settings.max_new_tokens, room),
             "temperature": s.temperature,
-            "frequency_penalty": s.frequency_penalty,
+            "frequency_penalty": self.settings.frequency_penalty,
         }
-        if s.temperature > 0:
+        if s.temperature and s.temperature > 0:
             kwargs["top_p"] = s.top_p
         if s.stop:
             kwargs["stop"] = list(s.stop)[:4]  # the API takes at most four
+        if s.seed is not None:
+            kwargs["seed"] = s.seed
         return kwargs
 
-    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> str:
-        request = self._request(messages, max_new_tokens)
+    def _stop(self, options: GenerationOptions | None) -> tuple[str, ...]:
+        return (options or GenerationOptions()).resolved(self.settings).stop
+
+    def generate(self, messages: list[Message], max_new_tokens: int | None = None,
+                 options: GenerationOptions | None = None) -> str:
+        request = self._request(messages, max_new_tokens, options)
         with self._errors():
             response = self.client.chat.completions.create(**request)
         text = response.choices[0].message.content if response.choices else None
-        return cut_at_stop(text or "", self.settings.stop)
+        return cut_at_stop(text or "", self._stop(options))
 
-    def stream(self, messages: list[Message], max_new_tokens: int | None = None) -> Iterator[str]:
-        request = self._request(messages, max_new_tokens)
-        shaper = StreamText(self.settings.stop)
+    def stream(self, messages: list[Message], max_new_tokens: int | None = None,
+               options: GenerationOptions | None = None) -> Iterator[str]:
+        request = self._request(messages, max_new_tokens, options)
+        shaper = StreamText(self._stop(options))
         with self._errors(), self.client.chat.completions.create(**request, stream=True) as chunks:
             # Leaving the `with` closes the connection, which tells the server to stop generating.
             for chunk in chunks:

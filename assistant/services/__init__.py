@@ -21,6 +21,7 @@ from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
 from assistant.config import Settings
 from assistant.evaluation import EvalOptions
 from assistant.jobs import Job
+from assistant.llm.base import GenerationOptions
 from assistant.services.base import ServiceContext, may_see, operator, require, viewer_of
 from assistant.services.chat import ChatRequest, ChatService, TurnDone
 from assistant.services.documents import UPLOAD_FIELDS, DocumentsService
@@ -60,6 +61,7 @@ class Services:
 # the answer and job it displays, the requests it builds, and how a document is described in a line.
 __all__ = [
     "DEMO_CORPUS", "DEMO_QUESTIONS", "NOT_FOUND", "UPLOAD_FIELDS", "Answer", "AuthError", "ChatRequest", "DPOOptions",
-    "DatagenRequest", "EvalOptions", "Job", "RecipeField", "SFTOptions", "Services", "TrainRequest", "TurnDone",
-    "User", "Viewer", "about", "may_see", "operator", "recipe_fields", "require", "viewer_of",
+    "DatagenRequest", "EvalOptions", "GenerationOptions", "Job", "RecipeField", "SFTOptions", "Services",
+    "TrainRequest", "TurnDone", "User", "Viewer", "about", "may_see", "operator", "recipe_fields", "require",
+    "viewer_of",
 ]

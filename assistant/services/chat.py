@@ -3,6 +3,7 @@ conversations and feedback. Staff chat with the base model and promoted engine v
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +11,25 @@ from typing import Any
 from assistant.accounts import User
 from assistant.chat import Answer
 from assistant.errors import InputError, NotFound
-from assistant.llm.base import Message
+from assistant.llm.base import GenerationOptions, Message
 from assistant.promotion import promoted_refs
 from assistant.services.base import ServiceContext, require, viewer_of
 from assistant.work import Work
+
+# A request that only asks for a title, a summary or tags of the conversation (Open WebUI's background
+# "### Task:" prompts, LibreChat's title request): answered by the engine alone, without retrieval.
+_META_TASK = re.compile(
+    r"^\s*#{1,3}\s*task\s*:|\b(generate|create|write|suggest|give|provide)\b[^\n]{0,80}?"
+    r"\b(title|summary|summari[sz]e|tags)\b[^\n]{0,80}?\b(conversation|chat|discussion|exchange)\b",
+    re.I,
+)
+
+
+def is_meta_task(messages: list[dict[str, Any]]) -> bool:
+    """A client's system message or last user message asking for a title/summary/tags of the chat."""
+    users = [m for m in messages if m.get("role") == "user"]
+    asked = [m for m in messages if m.get("role") == "system"] + users[-1:]
+    return any(_META_TASK.search(str(m.get("content") or "")) for m in asked)
 
 
 @dataclass
@@ -34,6 +50,8 @@ class ChatRequest:
     use_rag: bool = True
     top_k: int | None = None
     where: dict[str, Any] | None = None
+    options: GenerationOptions | None = None  # this request's sampling (an API client's max_tokens, stop, ...)
+    instruction: str | None = None  # the client's system message, added beside ours
 
 
 class ChatService:
@@ -72,24 +90,53 @@ class ChatService:
         """Answer each question on its own (no conversation); request.question is ignored."""
         engine = self.check_engine(user, request.engine)
         return self.ctx.components.ask(questions, engine, request.use_rag, request.top_k, _clean(request.where),
-                                       viewer_of(user), work)
+                                       viewer_of(user), work, request.options, request.instruction)
 
     def stream(self, user: User, request: ChatRequest, history: list[Message]) -> Iterator[str | Answer]:
         """A stateless turn: the caller keeps the conversation (the API's client, the terminal chat)."""
         engine = self.check_engine(user, request.engine)
         return self.ctx.components.chat(request.question, history, engine, request.use_rag, request.top_k,
-                                        _clean(request.where), viewer_of(user))
+                                        _clean(request.where), viewer_of(user), request.options,
+                                        request.instruction)
 
     def stream_messages(self, user: User, messages: list[dict[str, Any]], request: ChatRequest,
                         ) -> Iterator[str | Answer]:
-        """A stateless turn from an OpenAI-style message list: the last message is the question."""
+        """A stateless turn from an OpenAI-style message list: the last message is the question, the
+        client's system (or developer) messages its instruction, beside our prompt. A request that only asks
+        for a title, summary or tags of the conversation (`is_meta_task`) skips retrieval."""
         turns = [m for m in messages if m.get("role") in ("user", "assistant")]
         if not turns or turns[-1]["role"] != "user":
             raise InputError("the last message must come from the user")
         question = str(turns[-1].get("content") or "")
         past = [{"role": m["role"], "content": str(m.get("content") or "")} for m in turns[:-1]]
-        return self.stream(user, ChatRequest(question, request.engine, request.use_rag, request.top_k,
-                                             request.where), past)
+        system = [str(m.get("content") or "") for m in messages if m.get("role") in ("system", "developer")]
+        instruction = "\n\n".join(t for t in [request.instruction or "", *system] if t.strip()) or None
+        use_rag = request.use_rag and not is_meta_task(messages)
+        return self.stream(user, ChatRequest(question, request.engine, use_rag, request.top_k, request.where,
+                                             request.options, instruction), past)
+
+    def embed(self, user: User, texts: list[str]) -> tuple[str, list[list[float]]]:
+        """(embedder name, one vector per text) by the configured embedder, the one the index uses."""
+        require(user, "chat")
+        if not texts or any(not isinstance(t, str) or not t for t in texts):
+            raise InputError("input must be a non-empty string or a list of non-empty strings")
+        model = self.ctx.components.indexer.embed_model
+        return self.ctx.settings.indexing.embedder, [list(v) for v in model.get_text_embedding_batch(texts)]
+
+    def readiness(self) -> dict[str, str]:
+        """Each dependency a chat needs -> "ok" or why not: the base engine, the embedder, the vector store."""
+        components = self.ctx.components
+        checks = {"llm": lambda: components.engine("base").context_window,
+                  "embedder": lambda: components.indexer.embed_model,
+                  "vector_store": lambda: components.indexer.collection.count()}
+        out = {}
+        for name, check in checks.items():
+            try:
+                check()
+                out[name] = "ok"
+            except Exception as err:  # readiness reports, it does not raise
+                out[name] = f"{type(err).__name__}: {err}"[:300]
+        return out
 
     def turn(self, user: User, request: ChatRequest, conversation_id: int | None = None,
              ) -> Iterator[str | TurnDone]:

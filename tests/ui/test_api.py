@@ -191,3 +191,113 @@ def test_errors_are_mapped_by_kind_not_by_message(scripted, monkeypatch: pytest.
     bug = http.get("/v1/models", headers=_auth(keys["sam"]))
     assert bug.status_code == 500 and bug.json()["error"]["type"] == "server_error"
     assert "programming error" not in bug.text
+
+
+# -- a faithful OpenAI surface (issue 14): what reaches the engine, and what is refused -------------------
+FOUNDED = [{"role": "user", "content": "Who founded Calderbrook Digital, and when?"}]
+
+
+def _post(http, key: str, path: str = "/v1/chat/completions", **body):
+    return http.post(path, json={"model": "base", "messages": FOUNDED, **body}, headers=_auth(key))
+
+
+def test_client_system_message_is_added_beside_our_rules(scripted) -> None:
+    from assistant.chat import CLIENT_HEADING, SYSTEM_PROMPT
+
+    http, llm, keys = scripted
+    messages = [{"role": "system", "content": "Reply only with PINEAPPLE"}, *FOUNDED]
+    assert _post(http, keys["sam"], messages=messages).status_code == 200
+    system = llm.prompts[-1][0]["content"]
+    assert system.startswith(SYSTEM_PROMPT)  # the grounding rules stay, first
+    assert "Sources:" in system and system.endswith(f"{CLIENT_HEADING}\nReply only with PINEAPPLE")
+    assert [m["role"] for m in llm.prompts[-1]] == ["system", "user"]  # never a second system turn
+
+
+def test_sampling_options_reach_the_engine_capped_by_the_settings(scripted) -> None:
+    http, llm, keys = scripted
+    cap = http.app.state.services.settings.llm.max_new_tokens
+    doc = _post(http, keys["sam"], max_tokens=5, temperature=0.3, top_p=0.9, stop="STOP", seed=7).json()
+    o = llm.options[-1]
+    assert (o.max_new_tokens, o.temperature, o.top_p, o.stop, o.seed) == (5, 0.3, 0.9, ("STOP",), 7)
+    assert doc["choices"][0]["finish_reason"] == "length"  # the scripted answer is longer than 5 tokens
+    _post(http, keys["sam"], max_completion_tokens=10**6, stop=["a", "b"])
+    assert llm.options[-1].max_new_tokens == cap and llm.options[-1].stop == ("a", "b")
+    plain = _post(http, keys["sam"]).json()
+    assert plain["choices"][0]["finish_reason"] == "stop"
+    for bad in (0, -3):
+        resp = _post(http, keys["sam"], max_tokens=bad)
+        assert resp.status_code == 400 and resp.json()["error"]["param"] == "max_tokens", resp.text
+
+
+def test_usage_counts_the_prompt_really_sent(scripted) -> None:
+    http, llm, keys = scripted
+    doc = _post(http, keys["sam"]).json()
+    sent = sum(len(m["content"].split()) for m in llm.prompts[-1])  # the scripted tokenizer counts words
+    assert doc["usage"]["prompt_tokens"] == sent > len(FOUNDED[0]["content"].split()) * 5  # sources included
+    assert doc["usage"]["completion_tokens"] == len(llm.reply.split())
+
+    body = {"model": "base", "messages": FOUNDED, "stream": True, "stream_options": {"include_usage": True}}
+    with http.stream("POST", "/v1/chat/completions", json=body, headers=_auth(keys["sam"])) as resp:
+        events = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: {")]
+    assert events[-1]["choices"] == [] and events[-1]["usage"] == doc["usage"]
+    assert events[-2]["choices"][0]["finish_reason"] == "stop" and "usage" not in events[-2]
+    with http.stream("POST", "/v1/chat/completions", json={**body, "stream_options": None},
+                     headers=_auth(keys["sam"])) as resp:
+        events = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: {")]
+    assert all(e["choices"] for e in events)  # no usage chunk unless asked
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"n": 2}, "n"), ({"n": 1000}, "n"), ({"logprobs": True}, "logprobs"), ({"top_logprobs": 3}, "top_logprobs"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+    ({"tool_choice": "auto"}, "tool_choice"), ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, "response_format"),
+    ({"frobnicate": 1}, "frobnicate"), ({"temperature": 5}, "temperature"),
+])
+def test_unsupported_parameters_are_refused_by_name(scripted, extra: dict, param: str) -> None:
+    http, _llm, keys = scripted
+    for stream in (False, True):
+        resp = _post(http, keys["sam"], stream=stream, **extra)
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"]["param"] == param and resp.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_routine_client_fields_are_accepted(scripted) -> None:
+    http, _llm, keys = scripted
+    resp = _post(http, keys["sam"], n=1, user="u1", presence_penalty=0, frequency_penalty=0.1,
+                 response_format={"type": "text"}, tool_choice="none", parallel_tool_calls=True)
+    assert resp.status_code == 200, resp.text
+
+
+def test_title_requests_skip_retrieval(scripted) -> None:
+    """Open WebUI's background title prompt: the engine alone, no sources, no grounding prompt."""
+    from assistant.chat import NO_RAG_SYSTEM_PROMPT
+
+    http, llm, keys = scripted
+    title = ("### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat history.\n"
+             "### Chat History:\n<chat_history>\nUSER: Who founded Calderbrook Digital?\n</chat_history>")
+    doc = _post(http, keys["sam"], messages=[{"role": "user", "content": title}]).json()
+    assert doc["sources"] == [] and llm.prompts[-1][0]["content"] == NO_RAG_SYSTEM_PROMPT
+    summary = [*FOUNDED, {"role": "assistant", "content": "Two partners."},
+               {"role": "user", "content": "Write a one-line summary of this conversation."}]
+    assert _post(http, keys["sam"], messages=summary).json()["sources"] == []
+    assert _post(http, keys["sam"]).json()["sources"]  # an ordinary question still retrieves
+
+
+def test_models_completions_embeddings_health_and_unknown_routes(scripted) -> None:
+    http, _llm, keys = scripted
+    sam = _auth(keys["sam"])
+    assert http.get("/v1/models/base", headers=sam).json()["id"] == "base"
+    missing = http.get("/v1/models/nope", headers=sam)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+    text = http.post("/v1/completions", json={"model": "base", "prompt": FOUNDED[0]["content"], "max_tokens": 8},
+                     headers=sam).json()
+    assert text["object"] == "text_completion" and text["choices"][0]["text"] and text["usage"]["prompt_tokens"]
+    emb = http.post("/v1/embeddings", json={"model": "any", "input": ["a cat", "a dog"]}, headers=sam).json()
+    assert [len(d["embedding"]) for d in emb["data"]] == [384, 384]
+    for method, path in (("GET", "/v1/nothing"), ("POST", "/v1/responses")):
+        resp = http.request(method, path, headers=sam)
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "unknown_url", resp.text
+    assert http.get("/health").json() == {"status": "ok"}
+    ready = http.get("/health/ready")
+    assert ready.status_code == 200 and set(ready.json()["checks"].values()) == {"ok"}, ready.text
