@@ -49,6 +49,10 @@ class LLMSettings(BaseModel):
     stop: list[str] = Field(default_factory=list, description="extra stop sequences, cut from the answer")
     # For the local model: concurrent requests share forward passes (assistant/llm/batching.py).
     max_batch: int = Field(16, ge=1, le=256, description="most requests generated together in one batch")
+    max_batch_tokens: int | None = Field(
+        32768, ge=256, description="most KV-cache positions over the rows of a batch (each row: its prompt and "
+        "its token limit); a longer request runs alone; unset = no limit but max_batch",
+    )
     max_queue: int = Field(64, ge=0, description="most requests waiting for the model; past it: 503 busy")
     # For an OpenAI-compatible endpoint (api_base):
     frequency_penalty: float = Field(
@@ -65,6 +69,28 @@ class LLMSettings(BaseModel):
     tokenizer: str | None = Field(
         None, description="a local tokenizer folder to count the served model's tokens; unset = characters / 4"
     )
+    # Engines on vLLM (assistant/vllm_serving.py): each engine version's chain exported as one LoRA adapter.
+    serving: Literal["openai", "vllm"] = Field(
+        "openai",
+        description="openai: engines are the endpoint's own model names; vllm: promoting an engine registers its "
+        "adapter with the vLLM server at api_base (runtime LoRA API)",
+    )
+    lora_dir: str | None = Field(
+        None, description="where engines' adapters are exported for the server; unset = HOME/served-adapters"
+    )
+    lora_dir_on_server: str | None = Field(
+        None, description="the same folder as the vLLM server sees it (e.g. a shared mount); unset = lora_dir"
+    )
+
+    @model_validator(mode="after")
+    def _vllm_needs_api_base(self) -> LLMSettings:
+        if self.serving == "vllm" and not self.api_base:
+            raise ValueError('serving = "vllm" needs api_base, the vLLM server\'s URL, e.g. http://127.0.0.1:8000/v1')
+        return self
+
+    def lora_folder(self, home: Path) -> Path:
+        """Where exported adapters are written (lora_dir, else HOME/served-adapters), resolved like the home."""
+        return Path(self.lora_dir).expanduser().absolute() if self.lora_dir else home / "served-adapters"
 
 
 class RetrievalSettings(BaseModel):

@@ -7,7 +7,9 @@ it activates the whole chain, root first, each adapter's delta added to the base
 EngineManager keeps ONE base model in memory and loads every adapter into it once, by name; each
 request is a row of a shared batch (assistant/llm/batching.py) with its own PEFT adapter name (a chain
 pre-combined into one adapter, "__base__" for the base), so one request can never see another's adapters.
-With llm.api_base set, engines are the endpoint's models instead: vLLM serves LoRA adapters as named models.
+With llm.api_base set, engines are the endpoint's models instead: with llm.serving = "openai" an engine name is
+the endpoint's model name as it is; with "vllm" each version is exported and registered with the vLLM server
+as one LoRA adapter on first use or at promotion (assistant/vllm_serving.py), and served by its served name.
 """
 
 from __future__ import annotations
@@ -281,12 +283,15 @@ class EngineBackend:
 class EngineManager:
     def __init__(
         self, settings: LLMSettings, models_dir: Path, engines_dir: Path,
-        notify: Callable[[str], None] | None = None,
+        notify: Callable[[str], None] | None = None, lora_dir: Path | None = None,
     ) -> None:
         self.settings = settings
         self.models_dir = models_dir
         self.registry = EngineRegistry(engines_dir)
         self.notify = notify
+        # Where versions are exported for a vLLM server (llm.lora_dir); the home's served-adapters by default.
+        self.lora_dir = lora_dir or settings.lora_folder(engines_dir.parent)
+        self._serving: Any = None  # the LoraServing, built on first use in vllm mode
         self.base_loads = 0  # how many times the base model was loaded: once per manager
         self._llm: Any = None
         self._peft: Any = None  # the PeftModel around the base, once an adapter is loaded
@@ -306,10 +311,7 @@ class EngineManager:
         LLMUnavailable) for an engine that cannot be served."""
         name = (name or BASE).strip()
         if self.remote:
-            from assistant.llm.openai_backend import OpenAIBackend
-
-            model = self.settings.model if name == BASE else name
-            return OpenAIBackend(self.settings, model=model, name=name)
+            return self._remote(name)
         if name == BASE:
             return EngineBackend(self, BASE, [])
         resolved = self.registry.resolve(name)
@@ -319,6 +321,49 @@ class EngineManager:
                 f"{self.settings.model!r}; set llm.model to its base or retrain it"
             )
         return EngineBackend(self, resolved.record.ref, resolved.chain)
+
+    # -- a remote server ------------------------------------------------------------------------------
+    @property
+    def serving(self) -> Any:
+        """The LoraServing of a vLLM server (llm.serving = "vllm"), else None: engines are then the
+        endpoint's own model names and nothing is registered."""
+        if self._serving is None and self.remote and self.settings.serving == "vllm":
+            from assistant.vllm_serving import LoraServing
+
+            with self._load_lock:  # one per manager: it remembers what this process registered
+                if self._serving is None:
+                    # Not resolved on this machine: it names the folder as the server sees it (a shared mount).
+                    on_server = self.settings.lora_dir_on_server or str(self.lora_dir)
+                    self._serving = LoraServing(self.settings, self.models_dir, self.lora_dir,
+                                                on_server.rstrip("/"), self.notify)
+        return self._serving
+
+    def _remote(self, name: str) -> GenerationBackend:
+        from assistant.llm.openai_backend import OpenAIBackend
+
+        if name == BASE:
+            return OpenAIBackend(self.settings, model=self.settings.model, name=BASE)
+        if self.serving is None:
+            return OpenAIBackend(self.settings, model=name, name=name)
+        # Resolved here as locally (an unknown engine is not found), then served as one adapter.
+        return self.serving.backend(self.registry.resolve(name).chain)
+
+    def publish(self, record: EngineRecord) -> None:
+        """Make this version servable before it is promoted: on a vLLM server, export and register it (a
+        refusal raises, and the caller records nothing); elsewhere nothing to do."""
+        if self.serving is not None:
+            self.serving.ensure_served(self.registry.resolve(record.ref).chain, again=True)
+
+    def withdraw(self, refs: list[str], forget_export: bool = False) -> None:
+        """Unload these versions from a vLLM server (demoted or removed); a silent server is only warned about."""
+        if self.serving is not None:
+            for ref in refs:
+                self.serving.withdraw(ref, forget_export)
+
+    def offered(self, refs: list[str]) -> list[str]:
+        """Of these engine refs, those a client can really chat with: on a vLLM server, base and the versions
+        it lists by served name; elsewhere all of them."""
+        return refs if self.serving is None else self.serving.offered(refs, BASE)
 
     # -- the shared model ----------------------------------------------------------------------------
     def base_llm(self) -> Any:
@@ -394,7 +439,7 @@ class EngineManager:
 def build_engine_manager(settings: Settings, notify: Callable[[str], None] | None = None) -> EngineManager:
     """The services layer's one entry point: an EngineManager for this home's settings."""
     paths = settings.paths
-    return EngineManager(settings.llm, paths.models, paths.engines, notify)
+    return EngineManager(settings.llm, paths.models, paths.engines, notify, settings.llm.lora_folder(paths.home))
 
 
 # -- registry maintenance (the `engines` command) ----------------------------------------------------------

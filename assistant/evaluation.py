@@ -200,8 +200,9 @@ def _viewer_label(viewer: Viewer) -> str:
 
 
 def _version_folder(settings: Settings, ref: str) -> Path | None:
-    """The folder of a registered engine version ("NAME@N"); None for base or a remote model."""
-    if "@" not in ref or settings.llm.api_base:
+    """The folder of a registered engine version ("NAME@N"), served locally or by a remote server alike (the
+    gate is recorded where promotion reads it); None for base or a model name that is no registered engine."""
+    if "@" not in ref:
         return None
     from assistant.engines import EngineError, EngineRegistry
 

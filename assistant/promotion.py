@@ -3,11 +3,14 @@
 An engine version reaches the chat's engine selector and `/v1/models` only once promoted. A version
 with an evaluation gate result (`gate.json` in its folder, written by `assistant eval --gate`) is
 promoted only if it passed; a version without one needs `force` (an admin's explicit decision).
+A `register` step (a vLLM server loading the version's adapter) runs after the gate and before promoted.json
+is written, so a refusal leaves the promotion as it was.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,10 @@ def _gate_passed(gate: dict[str, Any]) -> bool:
     return bool(gate.get("passed", gate.get("pass", False)))
 
 
-def promote(registry: EngineRegistry, ref: str, force: bool = False, actor: str | None = None) -> EngineRecord:
-    """Promote NAME (its latest version) or NAME@N. Raises EngineError when the gate says no."""
+def promote(registry: EngineRegistry, ref: str, force: bool = False, actor: str | None = None,
+            register: Callable[[EngineRecord], None] | None = None) -> EngineRecord:
+    """Promote NAME (its latest version) or NAME@N. Raises EngineError when the gate says no, or what
+    `register` raises (then nothing is recorded)."""
     record = registry.record(ref)
     gate = gate_result(record)
     if not force:
@@ -44,6 +49,8 @@ def promote(registry: EngineRegistry, ref: str, force: bool = False, actor: str 
         if not _gate_passed(gate):
             raise EngineError(f"{record.ref} did not pass its evaluation gate ({gate.get('reason', 'worse')}); "
                               "retrain it, or promote with force")
+    if register is not None:
+        register(record)
     # `created` pins the promotion to this very version: a version removed and trained again under the
     # same number is a different model, and must be evaluated and promoted on its own.
     doc = {"version": record.version, "ref": record.ref, "forced": force and not (gate and _gate_passed(gate)),

@@ -48,9 +48,10 @@ router = APIRouter(prefix="/v1", route_class=ApiRoute)
 
 @router.get("/models")
 def models(user: ApiUser, services: ServicesDep) -> dict[str, Any]:
-    """The engines this key may chat with: base and the promoted versions."""
+    """The engines this key may chat with: base and the promoted versions (on a vLLM server, those it has)."""
+    names = services.engines.offered(user, services.chat.engine_names(user))
     return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "assistant"}
-                                       for n in services.chat.engine_names(user)]}
+                                       for n in names]}
 
 
 @router.get("/engines")

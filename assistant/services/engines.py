@@ -1,5 +1,8 @@
 """Engines: the registered versions, promotion, removal, export, and making new ones (training sets and
-training runs). Admins only; staff reach promoted versions through chat."""
+training runs). Admins only (but `offered`); staff reach promoted versions through chat.
+
+With llm.serving = "vllm", promoting a version registers it with the vLLM server first (a refusal records
+nothing), and demoting, replacing or removing one unloads it (assistant/vllm_serving.py)."""
 
 from __future__ import annotations
 
@@ -50,9 +53,31 @@ class EnginesService:
 
     def promote(self, user: User, ref: str, force: bool = False) -> str:
         require(user, "engines")
-        record = promote(self.registry, ref, force, actor=user.name)
+        registry, engines = self.registry, self.ctx.components.engines
+        before = promoted_refs(registry).get(parse_ref(ref)[0])
+        record = promote(registry, ref, force, actor=user.name, register=engines.publish)
+        if before not in (None, record.ref):  # the version it replaces is no longer offered: free its slot
+            engines.withdraw([before])
         self.ctx.audit(user, "promote engine", record.ref + (" (forced)" if force else ""))
         return record.ref
+
+    def demote(self, user: User, name: str) -> str | None:
+        """Withdraw NAME's promotion (staff no longer see it); the version that was promoted, if any."""
+        require(user, "engines")
+        registry = self.registry
+        name = parse_ref(name)[0]
+        was = promoted_refs(registry).get(name)
+        demote(registry, name)
+        if was is not None:
+            self.ctx.components.engines.withdraw([was])
+        self.ctx.audit(user, "demote engine", was or name)
+        return was
+
+    def offered(self, user: User, refs: list[str]) -> list[str]:
+        """Of the engines a user may chat with, those the inference server really serves (all of them
+        unless llm.serving = "vllm")."""
+        require(user, "chat")
+        return self.ctx.components.engines.offered(refs)
 
     def remove(self, user: User, ref: str) -> list[str]:
         """Delete NAME@N or every version of NAME. A removed promoted version is demoted with it, so a
@@ -63,6 +88,7 @@ class EnginesService:
         removed = remove_engine(registry, ref)
         if promoted_refs(registry).get(name) is None:
             demote(registry, name)
+        self.ctx.components.engines.withdraw(removed, forget_export=True)  # warns, never blocks, if the server is down
         self.ctx.audit(user, "remove engine", ", ".join(removed))
         return removed
 
