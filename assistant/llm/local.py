@@ -1,10 +1,10 @@
 """Generation with transformers on this machine: the embedded SmolLM2 or any local Hugging Face folder.
 
 One LocalLLM is one model in memory. `generate` and `stream` go through its Batcher
-(assistant/llm/batching.py): concurrent requests share forward passes, one left-padded batch at a time,
+(assistant/llm/batching.py): concurrent requests share forward passes in one running batch,
 each row with its own adapter (`adapter`: a PEFT adapter name on `peft`, the PeftModel an EngineManager
-wraps this model in), token limit and stop sequences. Each batch holds `lock`, so loading adapters and the
-`*_nolock` callers (one request alone) never run in the middle of one.
+wraps this model in), token limit and stop sequences. Each step of the batch holds `lock`, so loading
+adapters and the `*_nolock` callers (one request alone) never run in the middle of one.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class LocalLLM:
         self.lock = threading.Lock()
         self.end_ids = self._end_of_turn_ids()
         self.peft: Any = None  # the PeftModel around self.model, once an engine loaded an adapter
-        self.batcher = Batcher(self, settings.max_batch, settings.max_queue)
+        self.batcher = Batcher(self, settings.max_batch, settings.max_queue, settings.max_batch_tokens)
 
     def _end_of_turn_ids(self) -> list[int]:
         ids: set[int] = set()

@@ -87,21 +87,20 @@ def test_stop_sequences_cut_generate_and_stream_alike(llm: LocalLLM, greedy: str
 
 def test_a_failure_on_the_worker_reaches_the_consumer(llm: LocalLLM) -> None:
     class Exploding:
-        """The real model, failing after three tokens (as an out-of-memory error would)."""
+        """The real model, failing at its fourth forward pass (as an out-of-memory error would)."""
+
+        def __init__(self) -> None:
+            self.calls = 0
 
         def __getattr__(self, name: str) -> object:
             return getattr(llm.model, name)
 
-        def generate(self, **kwargs: object) -> None:
-            def fail_late(input_ids, scores):
-                if input_ids.shape[1] >= prompt + 3:
-                    raise RuntimeError("boom on the worker")
-                return scores
+        def __call__(self, **kwargs: object) -> object:
+            self.calls += 1
+            if self.calls > 3:
+                raise RuntimeError("boom on the worker")
+            return llm.model(**kwargs)
 
-            kwargs["logits_processor"].append(fail_late)  # type: ignore[union-attr]
-            llm.model.generate(**kwargs)
-
-    prompt = int(llm.prepare(MESSAGES)[0]["input_ids"].shape[1])
     broken = copy.copy(llm)
     broken.model = Exploding()
     with pytest.raises(RuntimeError, match="boom on the worker"):

@@ -1,6 +1,7 @@
-"""Batched generation on one local model (assistant/llm/batching.py): concurrent requests share one left-padded
-batch, each row with its own stop sequences, token limit, stream and engine (PEFT adapter per row), and greedy
-decoding gives the same text batched as alone."""
+"""Continuous batching on one local model (assistant/llm/batching.py, decoding.py): concurrent requests share
+forward passes, each row with its own stop sequences, token limit, stream, sampling and engine (PEFT adapter per
+row); a request joins a batch already decoding and a finished or abandoned row leaves it at once; greedy
+decoding (and sampling with a seed) gives the same text batched as alone."""
 
 from __future__ import annotations
 
@@ -83,6 +84,48 @@ def test_a_closed_stream_leaves_the_batch_and_the_others_are_unaffected(llm: Loc
     leaving.cancelled.set()  # what closing its stream does (Batcher.stream), then it waits for `left`
     assert leaving.left.wait(120)
     assert answer(staying) == expected
+
+
+def test_a_request_joins_a_batch_already_decoding(llm: LocalLLM) -> None:
+    alone = [llm.generate(ask(PROMPTS[0]), 48), llm.generate(ask(PROMPTS[1]))]
+    batches, rows = llm.batcher.batches, llm.batcher.rows
+    first = llm.batcher.submit(llm.job(ask(PROMPTS[0]), 48))
+    assert first.out.get(timeout=120)[0] == "text"  # it is decoding now
+    second = llm.batcher.submit(llm.job(ask(PROMPTS[1])))
+    assert [answer(first), answer(second)] == alone
+    assert (llm.batcher.batches - batches, llm.batcher.rows - rows) == (1, 2)  # it joined, no new batch
+
+
+def test_an_abandoned_row_is_out_of_the_batch_when_its_stream_closes(llm: LocalLLM) -> None:
+    leaving, staying = together(llm, [llm.job(ask(PROMPTS[0]), 64), llm.job(ask(PROMPTS[3]), 64)])
+    assert leaving.out.get(timeout=120)[0] == "text"
+    leaving.cancelled.set()
+    assert leaving.left.wait(120)
+    assert all(row.job is not leaving for row in llm.batcher.running.rows)
+    assert answer(staying)
+
+
+def test_a_seed_gives_the_same_sample_batched_as_alone(llm: LocalLLM) -> None:
+    def sampled(seed: int) -> GenerationOptions:
+        return GenerationOptions(temperature=1.2, top_p=0.95, seed=seed)
+
+    alone = llm.generate(ask(PROMPTS[0]), options=sampled(7))
+    assert llm.generate(ask(PROMPTS[0]), options=sampled(7)) == alone
+    jobs = together(llm, [llm.job(ask(PROMPTS[0]), options=sampled(s)) for s in (7, 8, 9)])
+    texts = [answer(j) for j in jobs]
+    assert texts[0] == alone and len(set(texts)) > 1
+
+
+def test_the_token_budget_keeps_a_request_out_until_there_is_room(llm: LocalLLM) -> None:
+    small = LocalLLM.__new__(LocalLLM)
+    small.__dict__.update(llm.__dict__)
+    from assistant.llm.batching import Batcher
+
+    jobs = [small.job(ask(p), 8) for p in PROMPTS[:2]]
+    small.batcher = Batcher(small, max_batch=4, max_queue=8, max_batch_tokens=jobs[0].tokens + 1)
+    together(small, jobs)
+    assert all(answer(j) for j in jobs)
+    assert (small.batcher.batches, small.batcher.peak) == (2, 1)  # one after the other, never together
 
 
 def test_past_the_queue_limit_a_request_is_refused_busy(llm: LocalLLM) -> None:

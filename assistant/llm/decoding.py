@@ -1,0 +1,229 @@
+"""The running batch of one local model: sequences that decode together, one token each per forward pass.
+
+A sequence joins with a prefill of its own prompt alone (no padding, logits of the last position only) and
+its KV cache is then merged into the batch's: every layer's keys and values left-padded to one length
+and stacked, an attention mask marking the padding, each row's position ids counted from its own
+mask. Each decode step feeds every row its last token, in one forward pass. A row that is finished
+(end of turn, its token limit, a stop sequence, its client gone) is taken out of the cache before the
+next step, so it costs nothing from then on; the columns every remaining row has as padding are cut.
+
+Each row picks its own next token: its loop guards see its own prompt and generated tokens, its
+temperature and top_p are its own, and a request with a seed samples from its own generator, so a
+seed gives the same text batched as alone. On a PeftModel every forward pass passes PEFT's
+`adapter_names`, one per row.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.llm.base import GenerationOptions, StreamText, cut_at_stop
+
+BASE_ROW = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+
+@dataclass
+class Job:
+    """One request: its prompt ids (1-D), resolved options (max_new_tokens already cut to the context), the
+    model to run on, the PEFT adapter of its row (None: no PEFT model) and where its text goes."""
+
+    ids: Any
+    options: GenerationOptions
+    model: Any
+    kwargs: dict[str, Any]  # the request's generate() arguments (loop guards, sampling)
+    adapter: str | None = None
+    out: queue.Queue = field(default_factory=queue.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    left: threading.Event = field(default_factory=threading.Event)  # its row no longer computes for it
+
+    @property
+    def tokens(self) -> int:
+        """The most KV-cache positions it can hold: its prompt and every token it may generate."""
+        return int(self.ids.shape[0]) + int(self.options.max_new_tokens or 0)
+
+
+class Row:
+    """One sequence in the batch: its tokens, its text so far and how it picks its next token."""
+
+    def __init__(self, job: Job, tokenizer: Any, end_ids: set[int], device: str) -> None:
+        import torch
+
+        self.job = job
+        self.tokenizer = tokenizer
+        self.end_ids = end_ids
+        self.prompt = job.ids.to(device)
+        self.tokens: list[int] = []
+        self.shown = ""
+        self.shaper = StreamText(job.options.stop)
+        self.done = False
+        kw = job.kwargs
+        self.processors = kw["logits_processor"]
+        self.sample = bool(kw.get("do_sample"))
+        self.generator = None
+        if self.sample and job.options.seed is not None:
+            self.generator = torch.Generator(device=device).manual_seed(int(job.options.seed))
+
+    @property
+    def finished(self) -> bool:
+        return self.done or self.job.cancelled.is_set()
+
+    def pick(self, scores: Any) -> int:
+        """The next token from this row's logits (1 x vocab): its loop guards, then greedy or sampling."""
+        import torch
+
+        if self.processors:
+            ids = torch.cat([self.prompt, torch.tensor(self.tokens, dtype=torch.long, device=scores.device)])
+            for processor in self.processors:
+                scores = processor(ids[None], scores)
+        if not self.sample:
+            return int(scores.argmax(-1))
+        o = self.job.options
+        scores = scores / float(o.temperature or 1.0)
+        if o.top_p is not None and o.top_p < 1.0:  # keep the smallest set whose probability reaches top_p
+            ordered, order = torch.sort(scores, descending=True)
+            cumulative = ordered.softmax(-1).cumsum(-1)
+            drop = cumulative - ordered.softmax(-1) > o.top_p
+            scores = scores.scatter(-1, order, ordered.masked_fill(drop, -float("inf")))
+        probs = scores.softmax(-1)
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+    def put(self, token: int) -> None:
+        if self.done:
+            return
+        if token in self.end_ids:
+            self.done = True
+            return
+        self.tokens.append(token)
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if not text.endswith("\ufffd"):  # a character still incomplete: wait for its next byte
+            piece = self.shaper.feed(text[len(self.shown):])
+            self.shown = text
+            if piece and not self.job.cancelled.is_set():
+                self.job.out.put(("text", piece))
+        if self.shaper.stopped or len(self.tokens) >= (self.job.options.max_new_tokens or 0):
+            self.done = True
+
+    def finish(self) -> None:
+        """Hand the request its whole answer (unless its client left) and release it."""
+        if not self.job.cancelled.is_set():
+            rest = self.shaper.finish()
+            if rest:
+                self.job.out.put(("text", rest))
+            whole = cut_at_stop(self.tokenizer.decode(self.tokens, skip_special_tokens=True), self.job.options.stop)
+            self.job.out.put(("end", whole))
+        self.job.left.set()
+
+
+class RunningBatch:
+    """The rows decoding together on one model, and their shared KV cache."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.rows: list[Row] = []
+        self.cache: Any = None
+        self.mask: Any = None  # (rows, cache length): 1 where a row has a real token
+        self.model: Any = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def tokens(self) -> int:
+        """KV-cache positions the rows may reach (what `llm.max_batch_tokens` bounds)."""
+        return sum(r.job.tokens for r in self.rows)
+
+    def forward(self, model: Any, rows: list[Row], **inputs: Any) -> Any:
+        if rows[0].job.adapter is not None:
+            model.base_model.enable_adapter_layers()  # mixed batches need the LoRA layers on
+            inputs["adapter_names"] = [r.job.adapter or BASE_ROW for r in rows]
+        return model(**inputs, use_cache=True)
+
+    def join(self, row: Row) -> None:
+        """Prefill `row`'s prompt alone, take its first token, and merge its cache into the batch's."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.forward(row.job.model, [row], input_ids=row.prompt[None], logits_to_keep=1)
+        row.put(row.pick(out.logits[:, -1, :].float()))
+        mask = torch.ones((1, row.prompt.shape[0]), dtype=torch.long, device=self.device)
+        if not self.rows:
+            self.rows, self.cache, self.mask, self.model = [row], out.past_key_values, mask, row.job.model
+            return
+        length = max(self.mask.shape[1], mask.shape[1])
+        for mine, theirs in zip(_layers(self.cache), _layers(out.past_key_values), strict=True):
+            mine.keys = torch.cat([_pad_left(mine.keys, length), _pad_left(theirs.keys, length)])
+            mine.values = torch.cat([_pad_left(mine.values, length), _pad_left(theirs.values, length)])
+        self.mask = torch.cat([_pad_left(self.mask, length, dim=1), _pad_left(mask, length, dim=1)])
+        self.rows.append(row)
+
+    def step(self) -> None:
+        """One token for every row, in one forward pass."""
+        import torch
+
+        last = torch.tensor([[r.tokens[-1]] for r in self.rows], dtype=torch.long, device=self.device)
+        positions = self.mask.sum(dim=1, keepdim=True)  # each row's next position: its own token count
+        self.mask = torch.cat([self.mask, torch.ones_like(positions)], dim=1)
+        with torch.inference_mode():
+            out = self.forward(self.model, self.rows, input_ids=last, attention_mask=self.mask,
+                               position_ids=positions, past_key_values=self.cache)
+        self.cache = out.past_key_values
+        scores = out.logits[:, -1, :].float()
+        for i, row in enumerate(self.rows):
+            row.put(row.pick(scores[i : i + 1]))
+
+    def release_finished(self) -> list[Row]:
+        """Take the finished rows out of the batch (and the cache); they are returned to be finished."""
+        import torch
+
+        gone = [r for r in self.rows if r.finished]
+        if not gone:
+            return []
+        keep = [i for i, r in enumerate(self.rows) if not r.finished]
+        self.rows = [self.rows[i] for i in keep]
+        if not self.rows:
+            self.cache = self.mask = self.model = None
+            return gone
+        index = torch.tensor(keep, dtype=torch.long, device=self.device)
+        self.mask = self.mask[index]
+        first = int(self.mask.any(dim=0).nonzero()[0])  # columns before it are padding in every row
+        self.mask = self.mask[:, first:]
+        for layer in _layers(self.cache):
+            layer.keys = layer.keys[index, :, first:]
+            layer.values = layer.values[index, :, first:]
+        return gone
+
+    def fail(self, err: BaseException) -> None:
+        for row in self.rows:
+            row.job.out.put(("error", err))
+            row.job.left.set()
+        self.rows, self.cache, self.mask, self.model = [], None, None, None
+
+
+def mergeable(model: Any) -> bool:
+    """Whether this model's KV cache can be padded and stacked (plain full-attention layers): a model with
+    sliding-window or recurrent layers decodes one request at a time instead."""
+    config = getattr(model, "config", None)
+    config = getattr(config, "get_text_config", lambda: config)()
+    kinds = getattr(config, "layer_types", None)
+    if kinds is not None:
+        return set(kinds) == {"full_attention"}
+    return not getattr(config, "sliding_window", None)
+
+
+def _layers(cache: Any) -> list[Any]:
+    return list(cache.layers)
+
+
+def _pad_left(tensor: Any, length: int, dim: int = 2) -> Any:
+    """`tensor` with zeros before its positions along `dim`, up to `length` positions."""
+    import torch
+
+    missing = length - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
