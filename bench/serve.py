@@ -1,28 +1,55 @@
 """Serving benchmark: N concurrent OpenAI-API clients against `assistant serve` on loopback.
 
-    python bench/serve.py                          # builds a demo home in a temporary folder, 60 s per N
+    python bench/serve.py                          # builds a demo home in a temporary folder, 60 s per phase
     python bench/serve.py --seconds 40             # shorter phases
     python bench/serve.py --home H                 # an existing home (e.g. one from `assistant demo --no-serve`)
     python bench/serve.py --models DIR             # new demo home, reusing a prepared models folder (saves ~1 min)
     python bench/serve.py --clients 1,4,16 --max-new-tokens 64
+    python bench/serve.py --no-mix                 # only the base model (no engines trained)
     python bench/serve.py --url http://127.0.0.1:7860 --key sk-...   # a server that is already running
 
 Without --url it starts `assistant serve` on a free loopback port over the home (building a demo home
 with `assistant demo --no-serve` when --home is not given), adds a staff user `bench` and gets it an API
-key through the CLI, warms the server up with one request (the models load lazily), then for each N
-runs N client threads (the official `openai` client, one per thread) that ask the demo questions
-(assistant/demo/questions.jsonl) back to back for --seconds. Requests still in flight when the time is
-up may finish (within --grace seconds) and count.
+key through the CLI. For the mixed scenario it first builds two engines in the home, when it does not
+have both yet: a dozen SFT rows from the demo questions (HOME/datasets/bench-sft.jsonl), then
+`assistant train sft --engine company --max-steps 2` and `--engine bids --from company --max-steps 2`
+(a chain: bids is trained on top of company), both promoted with `assistant engines promote --force`.
+It warms the server up with one streamed request per model (the models and adapters load lazily), then
+runs, one phase after another, for --seconds each:
 
-Reported per N (a table on stderr, one JSON document on stdout):
-  completed        requests answered with HTTP 200 and a non-empty answer
-  errors           requests answered with an error (an HTTP error status, or an empty answer)
+  base    N streamed clients on the base model ("base"), for each N of --clients
+  mix     N streamed clients on two engines: each client alternates "company" and "bids" (client i
+          starts on the other one from client i-1), so at 16 clients one batch holds rows of both, and
+          bids is a chain of two adapters (per-row adapters in one batch); skipped with --no-mix
+  plain   1 non-streamed client on "base", to compare streamed with plain generation
+
+Each client is a thread with the official `openai` client that asks the demo questions
+(assistant/demo/questions.jsonl) back to back. Streamed requests are `stream=True,
+stream_options={"include_usage": True}`. Requests still in flight when the time is up may finish
+(within --grace seconds) and count.
+
+Reported per phase (a table on stderr, one JSON document on stdout):
+  completed        requests answered with HTTP 200, a non-empty answer and the usage
+  errors           requests answered with an error (an HTTP error status, an error event in the stream,
+                   an empty answer, or no usage)
   lost             requests sent but never answered: connection dropped, timed out, or still open after
-                   --grace (goal: 0 errors and 0 lost at N=16)
-  p50/p95 s        latency of completed requests, from send to the full answer (non-streaming)
-  tokens/s         completion tokens (the server's `usage`) of completed requests / phase wall time
-  vs 1 client      tokens/s at N divided by tokens/s at N=1 (generation is serialised per model, so
-                   about 1.0 is the expected ceiling on one model; well below 1 means contention)
+                   --grace
+  p50/p95 s        latency of completed requests, from send to the last chunk (or the full answer)
+  ttft p50/p95 s   time to first token of completed streamed requests: from send to the first chunk with
+                   non-empty content (none for the plain phase)
+  tokens/s         completion tokens (the server's `usage`; in a stream, its final usage chunk) of
+                   completed requests / phase wall time: the aggregate over all clients
+  vs 1 client      tokens/s at N divided by tokens/s at N=1 of the same scenario. Concurrent requests
+                   share one batched forward pass (assistant/llm/batching.py), so more clients should
+                   get more tokens/s in total; about 1.0 would mean they are served one after another.
+
+Then the goals (issue 14), each "ok" or "NOT MET" with its figures, at the largest N of --clients
+(16 by default):
+  base at 16 clients: tokens/s >= 4x one client's, p95 <= 4x one client's p95, 0 errors, 0 lost
+  mix at 16 clients: tokens/s >= 3x one client's, and the same p95, errors and lost rules
+  streaming: 1 streamed client's tokens/s / 1 plain client's tokens/s >= 0.95
+The exit status is 0 whether or not the goals are met (it is a measurement); 1 when setting up failed
+(a command, the server or the warm-up), with that error.
 
 --max-new-tokens (default 64) is passed to the server as ASSISTANT_LLM__MAX_NEW_TOKENS, so a short run
 still completes many requests on a CPU; the home's config.toml is not changed. Use 0 to keep the home's.
@@ -42,7 +69,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +77,10 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "assistant" / "demo" / "questions.jsonl"
 ASSISTANT = [sys.executable, "-m", "assistant.cli"]
 BENCH_USER = "bench"
+MIX_ENGINES = ("company", "bids")  # bids is trained on top of company: a chain of two adapters
+SFT_ROWS = 12
+TRAIN_STEPS = "2"
+STREAMING_GOAL = 0.95
 
 
 def log(text: str) -> None:
@@ -79,6 +110,36 @@ def api_key_for_bench_user(home: Path) -> str:
         cli("users", "add", BENCH_USER, "--role", "staff", "--password-stdin", "--json", home=home,
             stdin=password + "\n")
     return str(json.loads(cli("users", "key", BENCH_USER, "--json", home=home))["key"])
+
+
+def write_sft_data(path: Path) -> Path:
+    """A dozen SFT rows (TRL's conversational format) from the demo questions that have a reference."""
+    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("reference")][:SFT_ROWS]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": r["question"]},
+                                                     {"role": "assistant", "content": r["reference"]}]}) + "\n"
+                            for r in rows), encoding="utf-8")
+    return path
+
+
+def build_mix_engines(home: Path) -> list[str]:
+    """Train and promote (as the CLI operator) whichever of company and bids@company the home lacks."""
+    have = {e["name"] for e in json.loads(cli("engines", "list", "--json", home=home))}
+    missing = [name for name in MIX_ENGINES if name not in have]
+    if not missing:
+        log(f"engines {' and '.join(MIX_ENGINES)} already in the home; not training them")
+        return []
+    data = write_sft_data(home / "datasets" / "bench-sft.jsonl")
+    for name in missing:
+        parent = MIX_ENGINES[MIX_ENGINES.index(name) - 1] if name != MIX_ENGINES[0] else None
+        log(f"training engine {name}{f' on top of {parent}' if parent else ''} ({TRAIN_STEPS} steps) ...")
+        began = time.perf_counter()
+        cli("train", "sft", "--data", str(data), "--engine", name, *(["--from", parent] if parent else []),
+            "--max-steps", TRAIN_STEPS, "--json", home=home)
+        cli("engines", "promote", name, "--force", "--json", home=home)
+        log(f"  trained and promoted in {time.perf_counter() - began:.0f} s")
+    return missing
 
 
 class Server:
@@ -122,14 +183,37 @@ class Server:
         self._log.close()
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """What a phase's clients ask for: the model names they take turns with, streamed or not."""
+
+    name: str
+    models: tuple[str, ...]
+    stream: bool
+
+
+BASE = Scenario("base", ("base",), stream=True)
+MIX = Scenario("mix", MIX_ENGINES, stream=True)
+PLAIN = Scenario("plain", ("base",), stream=False)
+
+
+@dataclass
+class Reply:
+    """One answered request: its text, completion tokens from the usage (None: no usage), timings."""
+
+    text: str
+    tokens: int | None
+    latency: float
+    ttft: float | None  # streamed requests only
+
+
 @dataclass
 class Phase:
-    """What the clients of one N saw; lists are appended from several threads (list.append is atomic)."""
+    """What the clients of one phase saw; lists are appended from several threads (list.append is atomic)."""
 
     clients: int
     sent: int = 0
-    latencies: list[float] = field(default_factory=list)
-    tokens: list[int] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -139,87 +223,229 @@ class Phase:
             self.sent += 1
 
 
+@dataclass
+class PhaseResult:
+    """One phase's figures, as they go into the JSON (`phases`) and the table."""
+
+    scenario: str
+    models: list[str]
+    stream: bool
+    clients: int
+    seconds: float
+    sent: int
+    completed: int
+    errors: int
+    lost: int
+    p50_s: float | None
+    p95_s: float | None
+    max_s: float | None
+    ttft_p50_s: float | None
+    ttft_p95_s: float | None
+    completion_tokens: int
+    tokens_per_s: float
+    requests_per_min: float
+    error_samples: list[str]
+    lost_samples: list[str]
+    tokens_per_s_vs_1: float | None = None
+
+
+@dataclass
+class Goal:
+    name: str
+    met: bool
+    detail: str
+
+
 def load_questions() -> list[str]:
     return [json.loads(line)["question"] for line in QUESTIONS.read_text(encoding="utf-8").splitlines()
             if line.strip()]
 
 
-def client_loop(url: str, key: str, questions: list[str], start: int, deadline: float, timeout: float,
-                phase: Phase) -> None:
-    """Ask questions back to back until the deadline; each request ends as completed, error or lost."""
+def openai_client(url: str, key: str, timeout: float) -> Any:
     import openai
 
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=timeout)
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=timeout)
+
+
+def ask(client: Any, model: str, question: str, stream: bool) -> Reply:
+    """One chat completion, streamed (with the usage chunk) or not; timed from send."""
+    messages = [{"role": "user", "content": question}]
+    began = time.perf_counter()
+    if not stream:
+        resp = client.chat.completions.create(model=model, messages=messages)
+        text = (resp.choices[0].message.content if resp.choices else None) or ""
+        tokens = resp.usage.completion_tokens if resp.usage else None
+        return Reply(text, tokens, time.perf_counter() - began, None)
+    parts: list[str] = []
+    ttft = tokens = None
+    with client.chat.completions.create(model=model, messages=messages, stream=True,
+                                        stream_options={"include_usage": True}) as chunks:
+        for chunk in chunks:
+            if chunk.usage is not None:
+                tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    ttft = ttft if ttft is not None else time.perf_counter() - began
+                    parts.append(choice.delta.content)
+    return Reply("".join(parts), tokens, time.perf_counter() - began, ttft)
+
+
+def client_loop(url: str, key: str, questions: list[str], scenario: Scenario, start: int, deadline: float,
+                timeout: float, phase: Phase) -> None:
+    """Ask questions back to back until the deadline; each request ends as completed, error or lost."""
+    import httpx
+    import openai
+
+    client = openai_client(url, key, timeout)
     n = start
     while time.monotonic() < deadline:
-        question = questions[n % len(questions)]
+        question, model = questions[n % len(questions)], scenario.models[n % len(scenario.models)]
         n += 1
         phase.count_sent()
-        began = time.perf_counter()
         try:
-            resp = client.chat.completions.create(model="base", messages=[{"role": "user", "content": question}])
-        except openai.APIStatusError as err:  # the server answered, with an error
-            phase.errors.append(f"HTTP {err.status_code}: {str(err)[:200]}")
-            continue
-        except (openai.APIConnectionError, openai.APITimeoutError) as err:  # sent, never answered
+            reply = ask(client, model, question, scenario.stream)
+        # Sent, never (fully) answered; httpx's own errors are a stream cut off after it began.
+        except (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError) as err:
             phase.lost.append(f"{type(err).__name__}: {str(err)[:200]}")
             continue
-        elapsed = time.perf_counter() - began
-        text = resp.choices[0].message.content if resp.choices else None
-        if not text or not text.strip():
-            phase.errors.append("empty answer")
+        except openai.APIStatusError as err:  # the server answered, with an error status
+            phase.errors.append(f"HTTP {err.status_code}: {str(err)[:200]}")
             continue
-        phase.latencies.append(elapsed)
-        phase.tokens.append(resp.usage.completion_tokens if resp.usage else 0)
+        except openai.APIError as err:  # an error event in a stream that had started
+            phase.errors.append(f"in the stream: {str(err)[:200]}")
+            continue
+        if not reply.text.strip():
+            phase.errors.append(f"empty answer ({model})")
+        elif reply.tokens is None:
+            phase.errors.append(f"no usage in the answer ({model})")
+        else:
+            phase.replies.append(reply)
     client.close()
 
 
-def warm_up(url: str, key: str, question: str, timeout: float) -> float:
-    """One request before timing anything: the server loads the embedder and the LLM on first use."""
-    import openai
+def warm_up(url: str, key: str, question: str, models: list[str], timeout: float) -> None:
+    """One streamed request per model before timing anything: models and adapters load on first use."""
+    with openai_client(url, key, timeout) as client:
+        offered = {m.id for m in client.models.list()}  # base, and promoted engines as NAME@N
+        missing = [m for m in models if m not in offered and not any(o.startswith(f"{m}@") for o in offered)]
+        if missing:
+            raise RuntimeError(f"the server does not offer {', '.join(missing)} (it offers {sorted(offered)}); "
+                               "promote them, or use --no-mix")
+        for model in models:
+            reply = ask(client, model, question, stream=True)
+            if not reply.text.strip() or reply.tokens is None:
+                raise RuntimeError(f"{model}: an empty answer or no usage")
+            log(f"  {model}: first request {reply.latency:.1f} s")
 
-    began = time.perf_counter()
-    with openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=timeout) as client:
-        resp = client.chat.completions.create(model="base", messages=[{"role": "user", "content": question}])
-    if not resp.choices or not (resp.choices[0].message.content or "").strip():
-        raise RuntimeError("an empty answer")
-    return time.perf_counter() - began
 
-
-def run_phase(url: str, key: str, clients: int, seconds: float, grace: float, questions: list[str]) -> dict:
+def run_phase(url: str, key: str, scenario: Scenario, clients: int, seconds: float, grace: float,
+              questions: list[str]) -> PhaseResult:
     phase = Phase(clients)
     began = time.perf_counter()
     deadline = time.monotonic() + seconds
     # Each client starts at a different question, so N clients do not ask the same thing in lockstep.
     threads = [threading.Thread(target=client_loop, daemon=True, name=f"client-{i}",
-                                args=(url, key, questions, i * 7, deadline, seconds + grace, phase))
+                                args=(url, key, questions, scenario, i * 7, deadline, seconds + grace, phase))
                for i in range(clients)]
     for t in threads:
         t.start()
     hard_stop = time.monotonic() + seconds + grace
     for t in threads:
         t.join(max(0.0, hard_stop - time.monotonic()))
-    wall = time.perf_counter() - began
-    answered = len(phase.latencies) + len(phase.errors) + len(phase.lost)
+    return summarise(scenario, phase, time.perf_counter() - began)
+
+
+def summarise(scenario: Scenario, phase: Phase, wall: float) -> PhaseResult:
+    replies = list(phase.replies)
+    answered = len(replies) + len(phase.errors) + len(phase.lost)
     still_open = phase.sent - answered  # threads still blocked in a request past the grace period
-    lats = sorted(phase.latencies)
-    tokens = sum(phase.tokens)
-    return {
-        "clients": clients, "seconds": round(wall, 1), "sent": phase.sent, "completed": len(lats),
-        "errors": len(phase.errors), "lost": len(phase.lost) + still_open,
-        "p50_s": round(statistics.median(lats), 2) if lats else None,
-        "p95_s": round(percentile(lats, 95), 2) if lats else None,
-        "max_s": round(lats[-1], 2) if lats else None,
-        "completion_tokens": tokens, "tokens_per_s": round(tokens / wall, 2) if wall > 0 else 0.0,
-        "requests_per_min": round(60 * len(lats) / wall, 2) if wall > 0 else 0.0,
-        "error_samples": phase.errors[:3], "lost_samples": phase.lost[:3],
-    }
+    lats = sorted(r.latency for r in replies)
+    ttfts = sorted(r.ttft for r in replies if r.ttft is not None)
+    tokens = sum(r.tokens or 0 for r in replies)
+
+    def pct(values: list[float], p: float) -> float | None:
+        return round(percentile(values, p), 2) if values else None
+
+    return PhaseResult(
+        scenario=scenario.name, models=list(scenario.models), stream=scenario.stream, clients=phase.clients,
+        seconds=round(wall, 1), sent=phase.sent, completed=len(replies), errors=len(phase.errors),
+        lost=len(phase.lost) + still_open,
+        p50_s=round(statistics.median(lats), 2) if lats else None, p95_s=pct(lats, 95),
+        max_s=round(lats[-1], 2) if lats else None,
+        ttft_p50_s=round(statistics.median(ttfts), 2) if ttfts else None, ttft_p95_s=pct(ttfts, 95),
+        completion_tokens=tokens, tokens_per_s=round(tokens / wall, 2) if wall > 0 else 0.0,
+        requests_per_min=round(60 * len(replies) / wall, 2) if wall > 0 else 0.0,
+        error_samples=phase.errors[:3], lost_samples=phase.lost[:3],
+    )
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile: an actual observed latency, never an interpolation."""
+    """Nearest-rank percentile: an actual observed value, never an interpolation."""
     rank = max(1, -(-len(sorted_values) * pct // 100))
     return sorted_values[int(rank) - 1]
+
+
+def one_client(results: list[PhaseResult], scenario: str) -> PhaseResult | None:
+    return next((r for r in results if r.scenario == scenario and r.clients == 1), None)
+
+
+def set_ratios_vs_1(results: list[PhaseResult]) -> None:
+    """tokens/s vs the same scenario's 1-client phase (its first phase when --clients has no 1)."""
+    for r in results:
+        ref = one_client(results, r.scenario) or next(p for p in results if p.scenario == r.scenario)
+        r.tokens_per_s_vs_1 = round(r.tokens_per_s / ref.tokens_per_s, 3) if ref.tokens_per_s else None
+
+
+def scaling_goals(results: list[PhaseResult], scenario: str, min_speedup: float) -> list[Goal]:
+    """At the scenario's largest N: tokens/s >= min_speedup x one client's, p95 <= 4x, 0 errors, 0 lost."""
+    phases = [r for r in results if r.scenario == scenario]
+    if not phases:
+        return []
+    top, one = max(phases, key=lambda r: r.clients), one_client(results, scenario)
+    label = f"{scenario} at {top.clients} clients"
+    no_failures = Goal(f"{label}: no errors, none lost", top.errors == 0 and top.lost == 0,
+                       f"{top.errors} errors, {top.lost} lost of {top.sent} sent")
+    if one is None or one is top:
+        return [no_failures]
+    goals = []
+    speedup = top.tokens_per_s / one.tokens_per_s if one.tokens_per_s else 0.0
+    goals.append(Goal(f"{label}: tokens/s >= {min_speedup:g}x one client's", speedup >= min_speedup,
+                      f"{top.tokens_per_s:.1f} vs {one.tokens_per_s:.1f} tokens/s = {speedup:.2f}x"))
+    if top.p95_s is None or not one.p95_s:
+        goals.append(Goal(f"{label}: p95 <= 4x one client's", False, "no completed requests to compare"))
+    else:
+        slowdown = top.p95_s / one.p95_s
+        goals.append(Goal(f"{label}: p95 <= 4x one client's", slowdown <= 4,
+                          f"{top.p95_s:.2f} s vs {one.p95_s:.2f} s = {slowdown:.2f}x"))
+    return [*goals, no_failures]
+
+
+def streaming_goal(results: list[PhaseResult]) -> tuple[Goal, float | None]:
+    """1 streamed client's tokens/s over 1 plain client's, on base; and that ratio (None: not measured)."""
+    name = f"streaming: 1 streamed client's tokens/s >= {STREAMING_GOAL}x plain"
+    streamed, plain = one_client(results, BASE.name), one_client(results, PLAIN.name)
+    if streamed is None or plain is None or not plain.tokens_per_s:
+        return Goal(name, False, "not measured (--clients has no 1, or the plain phase completed nothing)"), None
+    ratio = round(streamed.tokens_per_s / plain.tokens_per_s, 3)
+    return Goal(name, ratio >= STREAMING_GOAL, f"{streamed.tokens_per_s:.1f} streamed vs {plain.tokens_per_s:.1f} "
+                f"plain tokens/s = {ratio:.3f}"), ratio
+
+
+def print_table(results: list[PhaseResult], goals: list[Goal]) -> None:
+    def num(value: float | None, width: int, digits: int = 2) -> str:
+        return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+    log(f"\n{'scenario':<8} {'N':>3} {'sent':>5} {'done':>5} {'err':>4} {'lost':>4} {'p50 s':>7} {'p95 s':>7} "
+        f"{'ttft50':>7} {'ttft95':>7} {'tok/s':>7} {'vs 1':>5}")
+    for r in results:
+        log(f"{r.scenario:<8} {r.clients:>3} {r.sent:>5} {r.completed:>5} {r.errors:>4} {r.lost:>4} "
+            f"{num(r.p50_s, 7)} {num(r.p95_s, 7)} {num(r.ttft_p50_s, 7)} {num(r.ttft_p95_s, 7)} "
+            f"{r.tokens_per_s:>7.1f} {num(r.tokens_per_s_vs_1, 5)}")
+        for sample in r.error_samples + r.lost_samples:
+            log(f"    {sample}")
+    log("\ngoals (issue 14; stated for 16 clients):")
+    for g in goals:
+        log(f"  {'ok' if g.met else 'NOT MET':<8} {g.name}: {g.detail}")
 
 
 def build_demo_home(folder: Path, models: Path | None) -> Path:
@@ -240,6 +466,8 @@ def main() -> None:
     parser.add_argument("--url", help="benchmark this running server instead of starting one (needs --key)")
     parser.add_argument("--key", help="API key for --url")
     parser.add_argument("--clients", default="1,4,16", help="comma-separated client counts (default 1,4,16)")
+    parser.add_argument("--mix", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the clients on two engines, company and bids (default on)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each phase (default 60)")
     parser.add_argument("--grace", type=float, default=300.0,
                         help="how long requests in flight at the end may take to finish (default 300)")
@@ -249,7 +477,10 @@ def main() -> None:
     if args.url and not args.key:
         parser.error("--url needs --key")
     questions = load_questions()
+    plan = [(BASE, n) for n in counts] + [(MIX, n) for n in counts if args.mix] + [(PLAIN, 1)]
+    models = list(dict.fromkeys(m for scenario, _ in plan for m in scenario.models))
     began = time.perf_counter()
+    built: list[str] = []
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         server: Server | None = None
@@ -258,6 +489,7 @@ def main() -> None:
                 url, key = args.url.rstrip("/"), args.key
             else:
                 home = args.home.resolve() if args.home else build_demo_home(Path(tmp), args.models)
+                built = build_mix_engines(home) if args.mix else []
                 key = api_key_for_bench_user(home)
                 env = {"ASSISTANT_LLM__MAX_NEW_TOKENS": str(args.max_new_tokens)} if args.max_new_tokens else {}
                 server = Server(home, free_port(), env, Path(tmp) / "serve.log")
@@ -265,42 +497,35 @@ def main() -> None:
                 url = server.url
             log(f"server {url}; warming up (the models load on the first request) ...")
             try:
-                log(f"  first request {warm_up(url, key, questions[0], args.grace):.1f} s")
+                warm_up(url, key, questions[0], models, args.grace)
             except Exception as err:
-                raise SystemExit(f"the warm-up request failed: {err}\n{server.tail() if server else ''}") from err
-            phases = []
-            for n in counts:
-                log(f"{n} client(s) for {args.seconds:g} s ...")
-                phases.append(run_phase(url, key, n, args.seconds, args.grace, questions))
+                raise SystemExit(f"the warm-up failed: {err}\n{server.tail() if server else ''}") from err
+            results = []
+            for scenario, n in plan:
+                log(f"{scenario.name}: {n} {'streamed' if scenario.stream else 'non-streamed'} client(s) on "
+                    f"{'/'.join(scenario.models)} for {args.seconds:g} s ...")
+                results.append(run_phase(url, key, scenario, n, args.seconds, args.grace, questions))
                 if server is not None:
                     server.check_alive()
         finally:
             if server is not None:
                 server.stop()
             # A demo home made here lives in tmp and goes with it; a given home is left as it was
-            # (apart from the bench user and its keys).
+            # (apart from the bench user and its keys, and the engines built for the mix).
             if args.home is None and not args.url:
                 shutil.rmtree(Path(tmp) / "home", ignore_errors=True)
 
-    base = next((p["tokens_per_s"] for p in phases if p["clients"] == 1), None) or phases[0]["tokens_per_s"]
-    for p in phases:
-        p["tokens_per_s_vs_1"] = round(p["tokens_per_s"] / base, 3) if base else None
+    set_ratios_vs_1(results)
+    streaming, ratio = streaming_goal(results)
+    goals = [*scaling_goals(results, BASE.name, 4), *scaling_goals(results, MIX.name, 3), streaming]
+    print_table(results, goals)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    log(f"\n{'N':>3} {'sent':>5} {'done':>5} {'err':>4} {'lost':>4} {'p50 s':>7} {'p95 s':>7} {'tok/s':>7} "
-        f"{'vs 1':>5}")
-    for p in phases:
-        log(f"{p['clients']:>3} {p['sent']:>5} {p['completed']:>5} {p['errors']:>4} {p['lost']:>4} "
-            f"{p['p50_s'] or 0:>7.2f} {p['p95_s'] or 0:>7.2f} {p['tokens_per_s']:>7.1f} "
-            f"{p['tokens_per_s_vs_1'] or 0:>5.2f}")
-        for sample in p["error_samples"] + p["lost_samples"]:
-            log(f"    {sample}")
-    worst = phases[-1]
-    ok = worst["errors"] == 0 and worst["lost"] == 0
-    log(f"goal at N={worst['clients']}: no errors and no lost requests: {'ok' if ok else 'NOT MET'}")
     result: dict[str, Any] = {
         "url": "loopback" if not args.url else args.url, "seconds_per_phase": args.seconds,
         "max_new_tokens": args.max_new_tokens or "home", "cpu_count": os.cpu_count(), "load_average_1m": load,
-        "phases": phases, "goal_met": ok, "total_seconds": round(time.perf_counter() - began, 1),
+        "mix": args.mix, "engines_built": built, "phases": [asdict(r) for r in results],
+        "streaming_ratio": ratio, "goals": [asdict(g) for g in goals], "goal_met": all(g.met for g in goals),
+        "total_seconds": round(time.perf_counter() - began, 1),
     }
     print(json.dumps(result))
 
