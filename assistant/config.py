@@ -150,7 +150,10 @@ class WebSettings(BaseModel):
     max_zip_ratio: float = Field(
         100.0, gt=1, description="largest uncompressed/compressed ratio of a zip member (zip-bomb guard)"
     )
-    concurrency: int = Field(4, ge=1, description="requests the web app serves at once (generation is serialised)")
+    concurrency: int = Field(
+        16, ge=1, description="web events (chat turns, uploads) handled at once; more wait in Gradio's queue, shown "
+        "with their position; chat turns share the model's batch (llm.max_batch)",
+    )
 
 
 class EvalSettings(BaseModel):

@@ -365,6 +365,14 @@ class EngineManager:
         it lists by served name; elsewhere all of them."""
         return refs if self.serving is None else self.serving.offered(refs, BASE)
 
+    def load(self) -> dict[str, int] | None:
+        """The local model's batch now: rows generating and requests waiting (None: not loaded, or remote)."""
+        if self.remote or self._llm is None:
+            return None
+        batcher = self._llm.batcher
+        return {"generating": len(batcher.running), "waiting": len(batcher.waiting),
+                "max_batch": batcher.max_batch, "max_queue": batcher.max_queue}
+
     # -- the shared model ----------------------------------------------------------------------------
     def base_llm(self) -> Any:
         """The one LocalLLM, loaded on first use."""

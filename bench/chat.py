@@ -4,7 +4,8 @@
     python bench/chat.py --models DIR          # reuse a prepared models folder (e.g. HOME/models)
 
 Prints, from one run (a human summary on stderr, one JSON line on stdout):
-  stream tokens/s   LocalLLM.stream(): worker thread + TextIteratorStreamer, tokens of the text it yields
+  stream tokens/s   LocalLLM.stream(): the Batcher's decode loop (assistant/llm/batching.py), one row alone,
+                    tokens of the text it yields
   plain tokens/s    model.generate() on the same prompt and settings, tokens of its decoded text; run on
                     the calling thread and on a worker thread, the faster of the two is the baseline
   ratio             stream / plain                        (goal >= 0.95: streaming costs next to nothing)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
@@ -100,7 +101,8 @@ def _complete(services: Services, user: User, body: Sampling, messages: list[dic
     completion_id = f"{prefix}-{uuid.uuid4().hex[:24]}"
     usage = (lambda answer: _usage(services, user, model, answer)) if body.include_usage() or not body.stream else None
     if body.stream:
-        return StreamingResponse(_sse(turn, completion_id, body.model, kind, usage), media_type="text/event-stream")
+        events = _sse(_started(turn), completion_id, body.model, kind, usage)
+        return StreamingResponse(_in_threads(events), media_type="text/event-stream")
     answer = _drain(turn)
     choice: dict[str, Any] = {"index": 0, "finish_reason": answer.finish_reason, "logprobs": None}
     if kind == "chat.completion":
@@ -124,6 +126,35 @@ def _model(services: Services, user: User, model: str) -> str:
         return services.chat.check_engine(user, model)
     except Exception as err:
         raise api_error(err, not_found_code="model_not_found") from err
+
+
+def _started(turn: Iterator[str | Answer]) -> Iterator[str | Answer]:
+    """The stream with its first piece already taken: what fails before any text (busy: 503 with
+    Retry-After, an engine that does not load) gets its real status, not an error event after a 200."""
+    turn = iter(turn)
+    first = next(turn, None)
+
+    def rest() -> Iterator[str | Answer]:
+        if first is not None:
+            yield first
+        yield from turn
+
+    return rest()
+
+
+async def _in_threads(pieces: Iterator[str]) -> AsyncIterator[str]:
+    """A sync stream for StreamingResponse, each piece made on a worker thread. When the client goes away
+    the stream is closed at once, on a worker thread (closing it frees the request's row in the model's
+    batch, which can wait for the step in progress); Starlette's own wrapper leaves that to the GC."""
+    done = object()
+    try:
+        while (piece := await anyio.to_thread.run_sync(next, pieces, done)) is not done:
+            yield piece  # type: ignore[misc]
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(close)
 
 
 def _drain(turn: Iterator[str | Answer]) -> Answer:
@@ -161,6 +192,8 @@ def _sse(turn: Iterator[str | Answer], completion_id: str, model: str, kind: str
                 yield chunk({"content": piece})
     except Exception as err:
         yield f"data: {json.dumps(api_error(err).body(), ensure_ascii=False)}\n\n"
+    finally:
+        getattr(turn, "close", lambda: None)()  # a client gone mid-stream: its row leaves the batch now
     yield "data: [DONE]\n\n"
 
 

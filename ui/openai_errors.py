@@ -17,6 +17,9 @@ OPENAI_TYPE = {"invalid": "invalid_request_error", "denied": "permission_error",
                "not_found": "invalid_request_error", "unavailable": "server_error"}
 
 
+RETRY_AFTER_S = 5
+
+
 class ApiError(Exception):
     """An answer the API gives instead of a result: status, message and OpenAI's type and code."""
 
@@ -29,8 +32,12 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(self.body(), status_code=self.status, headers=headers)
+        headers = {}
+        if self.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if self.status == 503:  # busy or a server behind us down: OpenAI's clients wait this long and retry
+            headers["Retry-After"] = str(RETRY_AFTER_S)
+        return JSONResponse(self.body(), status_code=self.status, headers=headers or None)
 
 
 def unauthorized() -> ApiError:

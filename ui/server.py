@@ -67,13 +67,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         # The pages' routes (a cited file, a report): the kind's status, the message for the person.
         return JSONResponse({"error": str(err)}, status_code=HTTP_STATUS[err.kind])
 
-    @app.middleware("http")
-    async def _signed_in_pages(request: Request, call_next: Any) -> Response:
-        # Gradio answers 401 JSON to a page load without a user; people get the sign-in form instead.
-        if request.method == "GET" and request.url.path == "/" and session_user_of(services, request) is None:
-            expired = 1 if request.cookies.get(SESSION_COOKIE) else 0
-            return RedirectResponse(f"/login?expired={expired}" if expired else "/login", status_code=303)
-        return await call_next(request)
+    app.add_middleware(SignInFirst, services=services)
 
     def gradio_user(request: Request) -> str | None:
         user = session_user_of(services, request)
@@ -86,9 +80,30 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     return gr.mount_gradio_app(app, blocks, path="/", auth_dependency=gradio_user, show_error=False, css=CSS)
 
 
+class SignInFirst:
+    """Gradio answers 401 JSON to a page load without a user; people get the sign-in form instead.
+
+    A plain ASGI middleware: `@app.middleware("http")` would hide a client's disconnect from the streaming
+    responses behind it, so an abandoned /v1 stream would generate to its end."""
+
+    def __init__(self, app: Any, services: Services) -> None:
+        self.app, self.services = app, services
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/":
+            request = Request(scope)
+            if session_user_of(self.services, request) is None:
+                expired = 1 if request.cookies.get(SESSION_COOKIE) else 0
+                redirect = RedirectResponse(f"/login?expired={expired}" if expired else "/login", status_code=303)
+                await redirect(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _add_health(app: FastAPI) -> None:
     """`/health`: the process answers (liveness). `/health/ready`: the base engine loads, the embedder loads
-    and the vector store answers: 200 with each check "ok", else 503 with what failed. No key needed."""
+    and the vector store answers: 200 with each check "ok", else 503 with what failed; `load` is the local
+    model's rows generating and requests waiting (null for a remote model). No key needed."""
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -98,8 +113,8 @@ def _add_health(app: FastAPI) -> None:
     def ready(services: ServicesDep) -> JSONResponse:
         checks = services.chat.readiness()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks,
+                             "load": services.chat.load()}, status_code=200 if ok else 503)
 
 
 def _add_pages(app: FastAPI, settings: Settings) -> None:

@@ -138,6 +138,10 @@ class ChatService:
                 out[name] = f"{type(err).__name__}: {err}"[:300]
         return out
 
+    def load(self) -> dict[str, int] | None:
+        """The local model's rows generating and requests waiting; None when no local model is loaded."""
+        return self.ctx.components.engines.load()
+
     def turn(self, user: User, request: ChatRequest, conversation_id: int | None = None,
              ) -> Iterator[str | TurnDone]:
         """One turn of a stored conversation, streamed as text pieces and then a TurnDone."""

@@ -123,3 +123,4 @@ def test_litellm_completion_plain_and_streamed(web_server, monkeypatch) -> None:
     with pytest.raises(litellm.BadRequestError) as err:  # refused with the parameter named, not ignored
         litellm.completion(**{**args, "n": 2})
     assert "n" in str(err.value)
+

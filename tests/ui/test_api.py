@@ -103,13 +103,16 @@ def test_bad_requests_get_openai_errors(web_server, body: dict, status: int, nee
 
 # -- the API's wiring, in process, over a scripted engine (what the layers do with an answer) -------------
 class _ScriptedEngines:
-    """The engine manager's two calls the chat makes: every engine is the scripted backend."""
+    """The engine manager's calls the chat makes: every engine is the scripted backend, no local batch."""
 
     def __init__(self, llm, registry) -> None:
         self.llm, self.registry = llm, registry
 
     def get(self, name: str = "base"):
         return self.llm
+
+    def load(self) -> None:  # no local model's batch
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +304,70 @@ def test_models_completions_embeddings_health_and_unknown_routes(scripted) -> No
     assert http.get("/health").json() == {"status": "ok"}
     ready = http.get("/health/ready")
     assert ready.status_code == 200 and set(ready.json()["checks"].values()) == {"ok"}, ready.text
+    assert ready.json()["load"] is None
+
+
+def test_busy_is_a_503_with_retry_after_plain_and_streamed(scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past llm.max_queue the model refuses (Busy): the client gets 503 and Retry-After before any byte of a
+    stream, so OpenAI's clients wait and retry instead of reading an error event after a 200."""
+    from assistant.llm.batching import Busy
+
+    http, llm, keys = scripted
+
+    def busy(*_args, **_kwargs):
+        raise Busy("busy: 64 requests waiting (llm.max_queue = 64); try again", "unavailable")
+        yield  # a generator, as a real stream is
+
+    monkeypatch.setattr(llm, "stream", busy)
+    monkeypatch.setattr(llm, "generate", lambda *a, **k: next(busy()))
+    for stream in (False, True):
+        resp = _post(http, keys["sam"], stream=stream)
+        assert resp.status_code == 503, resp.text
+        assert resp.headers["Retry-After"].isdigit()
+        assert "busy: 64 requests waiting" in resp.json()["error"]["message"]
+
+
+def test_a_client_leaving_mid_stream_closes_its_generation_at_once(scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over a real HTTP server (uvicorn on loopback): when the client disconnects mid-stream, the engine's
+    stream is closed within a moment, which is what frees a local model's row in its batch at the next step
+    (tests/assistant/test_batching.py); the engine would otherwise have gone on for 60 s."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    http, llm, keys = scripted
+    closed = threading.Event()
+
+    def slow(*_args, **_kwargs):
+        try:
+            for i in range(600):
+                yield f" word{i}"
+                time.sleep(0.1)
+        finally:
+            closed.set()
+
+    monkeypatch.setattr(llm, "stream", slow)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(http.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        body = {"model": "base", "messages": FOUNDED, "stream": True}
+        with httpx.stream("POST", f"http://127.0.0.1:{port}/v1/chat/completions", json=body,
+                          headers=_auth(keys["sam"]), timeout=30) as resp:
+            assert resp.status_code == 200
+            content = 0
+            for line in resp.iter_lines():
+                content += '"content": " word' in line
+                if content >= 3:
+                    break
+        assert not closed.is_set()
+        assert closed.wait(3), "the engine's stream was not closed when its client left"
+    finally:
+        server.should_exit = True
+        thread.join(10)
