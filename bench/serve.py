@@ -459,6 +459,14 @@ def build_demo_home(folder: Path, models: Path | None) -> Path:
     return home
 
 
+def _show_server_errors(log_file: Path, most: int = 3) -> None:
+    """The server's tracebacks (an "internal error" a client saw), before its log goes with the temp folder."""
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    tracebacks = text.split("Traceback (most recent call last):")[1 : most + 1]
+    for t in tracebacks:
+        log("server traceback:\n" + "\n".join(t.strip().splitlines()[-25:]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, help="home to serve (default: a new demo home in a temporary folder)")
@@ -510,6 +518,7 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
+                _show_server_errors(server.log_file)
             # A demo home made here lives in tmp and goes with it; a given home is left as it was
             # (apart from the bench user and its keys, and the engines built for the mix).
             if args.home is None and not args.url:
