@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import tomllib
+from logging import getLevelNamesMapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -187,6 +188,29 @@ class EvalSettings(BaseModel):
         return self
 
 
+class LoggingSettings(BaseModel):
+    """How a long-running process (`assistant serve`) logs, applied once at its start (assistant/logs.py).
+    Commands keep printing to the terminal as they do."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    # `json` in config.toml and ASSISTANT_LOGGING__JSON; named json_lines here, as BaseModel has a json().
+    json_lines: bool = Field(
+        False, alias="json", description="one JSON object a line (time, level, logger, message, extra fields)"
+    )
+    access_log: bool = Field(True, description="one line per HTTP request on the logger assistant.access")
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        names = [n for n in getLevelNamesMapping() if n != "NOTSET"]
+        level = value.strip().upper()
+        if level not in names:
+            raise ValueError(f"unknown level {value!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
 class Paths:
     """The layout of a home folder (see ARCHITECTURE.md, 'State folder')."""
 
@@ -213,6 +237,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     web: WebSettings = WebSettings()
     eval: EvalSettings = EvalSettings()
+    logging: LoggingSettings = LoggingSettings()
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in HOME/app.db")
 
     @property

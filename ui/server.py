@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from assistant.config import Settings
 from assistant.errors import HTTP_STATUS, UserError
 from assistant.services import AuthError, Services
+from ui.access_log import AccessLog
 from ui.deps import SESSION_COOKIE, ServicesDep, SessionUser, session_user_of
 
 _LOGIN_PAGE = """<!doctype html>
@@ -68,6 +69,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse({"error": str(err)}, status_code=HTTP_STATUS[err.kind])
 
     app.add_middleware(SignInFirst, services=services)
+    # Added last, so outermost: a sign-in redirect is logged too, and every response carries its request id.
+    app.add_middleware(AccessLog, enabled=settings.logging.access_log)
 
     def gradio_user(request: Request) -> str | None:
         user = session_user_of(services, request)

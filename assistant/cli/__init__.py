@@ -5,7 +5,7 @@ request, call one service method, print).
     chat.py       ask, chat, flow
     engines.py    engines list|show|remove|promote|export, datagen sft|dpo, train sft|dpo
     reports.py    eval
-    users.py      users add|password|key|list|remove
+    users.py      users add|password|key|list|remove, audit
     server.py     serve, demo
     common.py     exit codes, --home/--json/--user, the services, progress, the one user-error handler
 

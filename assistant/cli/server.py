@@ -17,6 +17,7 @@ from assistant.cli.chat import print_answer
 from assistant.cli.common import HomeOpt, JsonOpt, emit_json, progress_work, say, services
 from assistant.config import Settings
 from assistant.errors import Unavailable
+from assistant.logs import configure_logging
 from assistant.services import ChatRequest, Services, operator
 
 SERVERS_GROUP = "assistant.servers"
@@ -47,6 +48,7 @@ def serve(host: HostOpt = None, port: PortOpt = None, home: HomeOpt = None) -> N
 def _serve(svc: Services, host: str | None, port: int | None) -> None:
     run_server = web_server()  # before anything is printed: a missing web app is the whole answer
     settings = svc.settings
+    configure_logging(settings.logging)  # once per process: [logging] level, JSON lines, on stderr
     if not svc.documents.sources(operator()):
         say("[yellow]No documents are indexed yet: an admin can upload some in the Documents tab, "
             "or run `assistant index PATH`.[/yellow]")

@@ -1,4 +1,4 @@
-"""Users on the command line: `users add|password|key|list|remove` (`assistant.services.users`).
+"""Users on the command line: `users add|password|key|list|remove` and `audit` (`assistant.services.users`).
 
 Accounts of the web app and the API. These commands never touch the index or a model, so they stay quick.
 """
@@ -13,7 +13,16 @@ from rich.console import Console
 from rich.table import Table
 
 from assistant.accounts import ROLES
-from assistant.cli.common import HomeOpt, JsonOpt, emit_json, err_console, fail, new_app, services
+from assistant.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    acting_user,
+    emit_json,
+    err_console,
+    fail,
+    new_app,
+    services,
+)
 from assistant.services import operator
 
 users_app = new_app("User accounts of the web UI and the API.", name="users", no_args_is_help=True)
@@ -116,5 +125,35 @@ def remove(
         typer.echo(f"removed {name}")
 
 
+def audit(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Most entries, newest first.")] = 100,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only this actor: an account, or cli:OS-USER for the command line.")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="Only actions containing this text, e.g. engine or user.add.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Act as this account (admins only); without it, the operator.")
+    ] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log (admins): who changed what, newest first."""
+    svc = services(home)
+    entries = svc.users.audit(acting_user(svc, user), limit=limit, actor=actor, action=action)
+    if as_json:
+        emit_json(entries)
+        return
+    if not entries:
+        err_console.print("no audit entries" + (" match" if actor or action else " yet"))
+        return
+    table = Table("time", "actor", "action", "detail")
+    for e in entries:
+        table.add_row(e["time"], e["actor"] or "-", e["action"], e["detail"])
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
+    app.command("audit")(audit)

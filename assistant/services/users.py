@@ -1,11 +1,16 @@
-"""Users: signing in (sessions, API keys) and managing accounts. Only admins (and the operator) manage;
-the accounts store writes the audit rows itself."""
+"""Users: signing in (sessions, API keys) and managing accounts. Only admins (and the operator) manage, and
+only they read the audit log; the accounts store writes its audit rows itself."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import func, select
+
 from assistant.accounts import ROLES, AccountError, User
+from assistant.appdb import audit_log
 from assistant.demo_accounts import ensure_demo_accounts
-from assistant.errors import NotFound
+from assistant.errors import InputError, NotFound
 from assistant.services.base import ServiceContext, require
 
 
@@ -67,6 +72,26 @@ class UsersService:
     def remove(self, user: User, name: str) -> None:
         require(user, "users")
         self.ctx.accounts.remove_user(name, actor=user.name)
+
+    # -- the audit log ------------------------------------------------------------------------------------
+    def audit(
+        self, user: User, limit: int = 100, actor: str | None = None, action: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The audit log, newest first, for admins (and the operator): [{"time","actor","action","detail"}].
+        `actor`: that actor only (an account's name, or `cli:<os user>`); `action`: actions containing this
+        text, case-insensitive (`engine` finds promote, demote, remove and export engine)."""
+        require(user, "users")
+        if limit < 1:
+            raise InputError(f"limit must be at least 1, not {limit}")
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if actor:
+            query = query.where(audit_log.c.actor == actor.strip())
+        if action:
+            escaped = action.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(func.lower(audit_log.c.action).like(f"%{escaped}%", escape="\\"))
+        with self.ctx.db.engine.connect() as conn:
+            return [{"time": r.time, "actor": r.actor, "action": r.action, "detail": r.detail}
+                    for r in conn.execute(query)]
 
     def ensure_demo_accounts(self, user: User) -> list[str]:
         """The demo home's accounts, one per role, created where missing; lines telling how to sign in."""
