@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser tesseract lint bench-ingest clean
+.PHONY: demo test install browser tesseract postgres lint bench-ingest clean
 
 demo: install  ## install what is missing, build the demo home, start the web app over it
 	$(BIN)/assistant demo
 
-test: install browser tesseract  ## run the test suite
+test: install browser tesseract postgres  ## run the test suite
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)
@@ -37,6 +37,13 @@ tesseract:
 	@command -v tesseract >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q tesseract-ocr; \
 	  else sudo apt-get update -q && sudo apt-get install -y -q tesseract-ocr; fi; }
+
+# The accounts, history, jobs and migration tests also run on a real PostgreSQL server, which they start
+# themselves from Debian's binaries (tests/postgres.py: initdb in a temporary folder, a loopback port).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q postgresql; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q postgresql; fi; }
 
 lint: install  ## ruff, and the dependency rule (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .

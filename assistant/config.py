@@ -211,6 +211,16 @@ class LoggingSettings(BaseModel):
         return level
 
 
+class DatabaseSettings(BaseModel):
+    """The application database (users, sessions, keys, history, jobs, audit log), migrated by alembic."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db for a database shared by several "
+        "processes or machines; unset = the top-level database_url, else SQLite in HOME/app.db",
+    )
+
+
 class Paths:
     """The layout of a home folder (see ARCHITECTURE.md, 'State folder')."""
 
@@ -238,11 +248,21 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     eval: EvalSettings = EvalSettings()
     logging: LoggingSettings = LoggingSettings()
-    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite in HOME/app.db")
+    database: DatabaseSettings = DatabaseSettings()
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (the older spelling of [database] url, which wins when both are set); "
+        "unset = SQLite in HOME/app.db",
+    )
 
     @property
     def paths(self) -> Paths:
         return Paths(self.home)
+
+    def database_address(self) -> str:
+        """The one place the application database's URL is decided: [database] url, else the top-level
+        database_url, else SQLite in HOME/app.db."""
+        url = self.database.url or self.database_url
+        return url.strip() if url and url.strip() else f"sqlite:///{self.paths.database}"
 
 
 def resolve_home(home: Path | str | None) -> Path:

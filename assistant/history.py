@@ -6,6 +6,7 @@ like one that does not exist, so ids never reveal other people's chats.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
@@ -105,7 +106,10 @@ class History:
             if conn.execute(update(feedback).where(where).values(**values)).rowcount:
                 return
             try:
-                conn.execute(insert(feedback).values(user=user, message_id=message_id, **values))
+                # A savepoint, so a lost race does not abort the whole transaction (PostgreSQL); on SQLite
+                # the UPDATE already holds the write lock.
+                with conn.begin_nested() if conn.dialect.name != "sqlite" else nullcontext():
+                    conn.execute(insert(feedback).values(user=user, message_id=message_id, **values))
             except IntegrityError:  # a double click raced us; the update below is then the upsert
                 conn.execute(update(feedback).where(where).values(**values))
 

@@ -7,6 +7,7 @@ request, call one service method, print).
     reports.py    eval
     users.py      users add|password|key|list|remove, audit
     server.py     serve, demo
+    db.py         db current|upgrade
     common.py     exit codes, --home/--json/--user, the services, progress, the one user-error handler
 
 With `--json` a command prints exactly one JSON document on stdout; progress and messages go to stderr.
@@ -15,7 +16,7 @@ Exit codes: 0 done, 2 usage or user error, 3 partly done (`eval --gate`: 1 when 
 
 from __future__ import annotations
 
-from assistant.cli import chat, documents, engines, reports, server, users
+from assistant.cli import chat, db, documents, engines, reports, server, users
 from assistant.cli.common import new_app
 
 app = new_app("Enterprise assistant: index company documents, retrieve from them, answer with citations.",
@@ -27,6 +28,7 @@ reports.register(app)
 documents.register(app)
 chat.register(app)
 server.register(app)
+db.register(app)
 
 
 def main() -> None:

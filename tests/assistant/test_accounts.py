@@ -14,6 +14,7 @@ from assistant.accounts import BAD_LOGIN, PERMISSIONS, ROLES, AccountError, Acco
 from assistant.appdb import AppDB, sessions, users
 from assistant.cli.users import users_app
 from tests.conftest import run_cli
+from tests.postgres import DATABASES, database_url, postgres_server  # noqa: F401
 
 
 class FakeClock:
@@ -24,9 +25,10 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = AppDB(f"sqlite:///{tmp_path / 'app.db'}")
+@pytest.fixture(params=DATABASES)
+def db(request: pytest.FixtureRequest, tmp_path: Path):
+    """Each test runs on SQLite and on a PostgreSQL server (tests/postgres.py)."""
+    database = AppDB(database_url(request, tmp_path))
     yield database
     database.close()
 
@@ -51,8 +53,10 @@ def stored_hash(db: AppDB, name: str) -> str:
         return conn.execute(select(users.c.password_hash).where(users.c.name == name)).scalar_one()
 
 
-def db_bytes(tmp_path: Path) -> bytes:
+def db_bytes(request: pytest.FixtureRequest, db: AppDB, tmp_path: Path) -> bytes:
     """The database and its WAL/journal files, as an attacker copying the folder would get them."""
+    if db.engine.dialect.name == "postgresql":
+        return request.getfixturevalue("postgres_server").database_bytes(db.engine.url.database)
     return b"".join(p.read_bytes() for p in sorted(tmp_path.glob("app.db*")))
 
 
@@ -140,7 +144,8 @@ def test_sessions_expire(accts: Accounts, db: AppDB, clock: FakeClock) -> None:
     assert accts.session_user(token) is None
 
 
-def test_api_keys_and_tokens_are_stored_only_as_hashes(accts: Accounts, db: AppDB, tmp_path: Path) -> None:
+def test_api_keys_and_tokens_are_stored_only_as_hashes(accts: Accounts, db: AppDB, tmp_path: Path,
+                                                       request: pytest.FixtureRequest) -> None:
     user = accts.add_user("alice", "admin", None, "correct horse")
     key = accts.new_api_key("alice")
     token = accts.create_session(user)
@@ -148,7 +153,7 @@ def test_api_keys_and_tokens_are_stored_only_as_hashes(accts: Accounts, db: AppD
     assert accts.user_for_api_key(key) == user
     assert accts.user_for_api_key(key + "x") is None and accts.user_for_api_key(None) is None
     assert accts.new_api_key("alice") != key
-    raw = db_bytes(tmp_path)
+    raw = db_bytes(request, db, tmp_path)
     assert b"alice" in raw, "the files read are the database"
     assert key.encode() not in raw and key[3:].encode() not in raw
     assert token.encode() not in raw

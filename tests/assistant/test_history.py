@@ -8,13 +8,15 @@ import pytest
 
 from assistant.appdb import AppDB
 from assistant.history import History, HistoryError
+from tests.postgres import DATABASES, database_url, postgres_server  # noqa: F401
 
 SOURCES = [{"source": "/docs/annual.pdf", "page": 3, "score": 0.8}]
 
 
-@pytest.fixture
-def history(tmp_path: Path):
-    db = AppDB(f"sqlite:///{tmp_path / 'app.db'}")
+@pytest.fixture(params=DATABASES)
+def history(request: pytest.FixtureRequest, tmp_path: Path):
+    """Each test runs on SQLite and on a PostgreSQL server (tests/postgres.py)."""
+    db = AppDB(database_url(request, tmp_path))
     yield History(db)
     db.close()
 

@@ -11,6 +11,7 @@ import pytest
 from assistant.accounts import User
 from assistant.appdb import AppDB
 from assistant.jobs import INTERRUPTED, JobCancelled, JobContext, JobError, JobManager
+from tests.postgres import DATABASES, database_url, postgres_server  # noqa: F401
 
 ALICE = User("alice", "staff", ())
 BOB = User("bob", "staff", ())
@@ -18,9 +19,10 @@ ADMIN = User("root", "admin", ())
 WAIT = 10.0  # generous: the test machine may be busy; a passing run never waits this long
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'app.db'}"
+@pytest.fixture(params=DATABASES)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test runs on SQLite and on a PostgreSQL server (tests/postgres.py)."""
+    return database_url(request, tmp_path)
 
 
 @pytest.fixture
