@@ -157,6 +157,19 @@ class WebSettings(BaseModel):
     )
 
 
+class JobsSettings(BaseModel):
+    """How workers run queued jobs (assistant/services/workers.py)."""
+
+    lease_seconds: float = Field(
+        30.0, ge=1, description="a running job's lease; its worker renews it every third of this, and a job whose "
+        "lease ran out (its worker vanished) is failed",
+    )
+    cancel_grace_seconds: float = Field(
+        30.0, ge=0, description="after a cancel request, how long a job may take to stop before its process is killed",
+    )
+    poll_seconds: float = Field(0.5, gt=0, le=60, description="how often an idle worker looks for queued jobs")
+
+
 class EvalSettings(BaseModel):
     """The judge of `assistant eval` and of the Reports tab (CLI options override it per run)."""
 
@@ -247,6 +260,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     web: WebSettings = WebSettings()
     eval: EvalSettings = EvalSettings()
+    jobs: JobsSettings = JobsSettings()
     logging: LoggingSettings = LoggingSettings()
     database: DatabaseSettings = DatabaseSettings()
     database_url: str | None = Field(

@@ -1,19 +1,26 @@
-"""Background jobs (reindexing now; training and evaluation later) run on threads, with their
-state, progress, log and result kept in the application database so a page reload, or another
-process on the same database, sees them.
+"""Background jobs: their state, progress, log, metrics and result kept in the application database, so a
+page reload, or another process on the same database, sees them.
 
-A job function gets a `JobContext`, which is also an `indexing.progress.Progress`: work that
-already reports progress becomes cancellable without changes, because every report checks for a
-cancel request and raises `JobCancelled`.
+Two ways a job runs. `enqueue` stores a job with its request (`payload`, JSON) for the worker processes
+(assistant/services/workers.py): a worker claims it with one conditional UPDATE, holds a lease it renews
+(`heartbeat`), and a job whose lease ran out (its worker vanished) is failed by whoever notices first
+(`reap`), never because another process started. `submit` runs a function on a thread of this process
+(what a command in the foreground or a test uses); this process renews those leases too.
+
+A job function gets a `JobContext`, which is also an `indexing.progress.Progress`: work that already
+reports progress becomes cancellable without changes, because every report checks for a cancel request
+(made by any process, through the database) and raises `JobCancelled`.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import traceback
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 INTERRUPTED = "interrupted: the server stopped before the job finished"
+LEASE_S = 30.0  # a running job's holder renews its lease every LEASE_S / 3; past it, the job is failed
 DEFAULT_LIMITS = {"index": 1, "train": 1, "eval": 1}
 # Progress reaches the database at most this often; this process's readers see it live anyway.
 WRITE_INTERVAL_S = 0.5
@@ -87,6 +95,7 @@ class JobContext:
         self._cancel = threading.Event()
         # "user" (a cancel request) or "interrupted" (shutdown, or the row was taken over by a restart).
         self.stop_reason: str | None = None
+        self.stop_message: str | None = None
         self.total = 0
         self.done = 0
         self.label = ""
@@ -157,9 +166,11 @@ class JobContext:
         if self.cancelled:
             raise JobCancelled(f"job {self.job_id} was cancelled")
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, message: str | None = None) -> None:
+        """Stop at the next report: `reason` "user" (cancelled) or "interrupted" (failed, with `message`)."""
         if self.stop_reason is None:
             self.stop_reason = reason
+            self.stop_message = message
         self._cancel.set()
 
     def _poll(self) -> None:
@@ -201,12 +212,23 @@ def _jsonable(result: Any) -> dict | None:
     return json.loads(json.dumps(result, default=str))
 
 
+def _new_row(kind: str, owner: str, title: str) -> dict[str, Any]:
+    if not kind or not isinstance(kind, str):
+        raise JobError("a job needs a kind")
+    return {"kind": kind, "owner": owner, "title": str(title)[:200], "state": "queued", "progress": 0.0,
+            "total": 0, "done": 0, "label": "", "log": [], "cancel_requested": 0, "created": now_iso()}
+
+
 class JobManager:
     """Runs submitted jobs on threads, at most `limits[kind]` at a time per kind (default 1)."""
 
-    def __init__(self, db: AppDB, limits: dict[str, int] | None = None) -> None:
+    def __init__(self, db: AppDB, limits: dict[str, int] | None = None, lease_s: float = LEASE_S) -> None:
         self.db = db
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self.lease_s = lease_s
+        self.name = f"{socket.gethostname()}:{os.getpid()}"  # the holder of this process's thread jobs
+        self._beating: threading.Thread | None = None
+        self._stopping = threading.Event()  # wakes the lease renewer at shutdown
         self._lock = threading.Lock()
         self._queues: dict[str, deque[tuple[int, Callable[[JobContext], Any]]]] = defaultdict(deque)
         self._running: dict[str, int] = defaultdict(int)
@@ -214,20 +236,121 @@ class JobManager:
         self._threads: dict[int, threading.Thread] = {}
         self._ended: dict[int, threading.Event] = {}
         self._closed = False
-        self._mark_interrupted()
+        self.reap()
 
-    def _mark_interrupted(self) -> None:
-        # Jobs a previous process left unfinished will never finish: say so instead of "running" forever.
+    # -- leases: who holds a job, and failing the jobs whose holder vanished -------------------------
+    def reap(self) -> list[int]:
+        """Fail the jobs whose lease ran out (their worker or process stopped renewing it); their ids."""
+        now = time.time()
+        expired = (jobs.c.lease_expires < now) | jobs.c.lease_expires.is_(None)
+        held = (jobs.c.state == "running") | ((jobs.c.state == "queued") & jobs.c.worker.is_not(None))
         with self.db.engine.begin() as conn:
-            conn.execute(update(jobs).where(jobs.c.state.in_(("queued", "running")))
-                         .values(state="failed", error=INTERRUPTED, finished=now_iso()))
+            rows = conn.execute(select(jobs.c.id, jobs.c.worker, jobs.c.heartbeat).where(held, expired)).all()
+            failed = []
+            for row in rows:
+                since = datetime.fromtimestamp(row.heartbeat, UTC).strftime("%H:%M:%S") if row.heartbeat else "?"
+                error = (f"{row.worker} stopped renewing its lease (last heartbeat at {since} UTC); "
+                         "re-queue it with `assistant jobs retry`") if row.worker else INTERRUPTED
+                n = conn.execute(update(jobs).where(jobs.c.id == row.id, held, expired)
+                                 .values(state="failed", error=error, finished=now_iso())).rowcount
+                if n:
+                    failed.append(row.id)
+        return failed
+
+    def heartbeat(self, holder: str, job_ids: Sequence[int]) -> None:
+        """Renew the leases of these jobs that `holder` still holds."""
+        if not job_ids:
+            return
+        now = time.time()
+        with self.db.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id.in_(list(job_ids)), jobs.c.worker == holder,
+                                            jobs.c.state.in_(("queued", "running")))
+                         .values(heartbeat=now, lease_expires=now + self.lease_s))
+
+    def _beat(self) -> None:
+        """Renew this process's thread jobs' leases while it has any (and until shutdown)."""
+        while not self._closed:
+            with self._lock:
+                held = list(self._ended)
+                if not held:
+                    self._beating = None
+                    return
+            self.heartbeat(self.name, held)
+            self._stopping.wait(self.lease_s / 3)
+        with self._lock:
+            self._beating = None
+
+    # -- the queue the workers take from ------------------------------------------------------------
+    def enqueue(self, kind: str, owner: str, title: str, payload: dict[str, Any]) -> Job:
+        """Queue a job for the workers; `payload` is what they need to run it (JSON)."""
+        with self.db.engine.begin() as conn:
+            job_id = int(conn.execute(insert(jobs).values(**_new_row(kind, owner, title), payload=payload))
+                         .inserted_primary_key[0])
+        return self.get(job_id)
+
+    def claim(self, holder: str, kinds: Sequence[str] | None = None) -> int | None:
+        """Take the oldest queued job (of these kinds) for `holder`: running, leased to it. None if none."""
+        waiting = select(jobs.c.id).where(jobs.c.state == "queued", jobs.c.worker.is_(None))
+        if kinds:
+            waiting = waiting.where(jobs.c.kind.in_(list(kinds)))
+        waiting = waiting.order_by(jobs.c.id).limit(1)
+        for _ in range(10):  # another worker may take the same row first: then the next one
+            with self.db.engine.begin() as conn:
+                row = conn.execute(waiting).first()
+                if row is None:
+                    return None
+                now = time.time()
+                taken = conn.execute(
+                    update(jobs).where(jobs.c.id == row.id, jobs.c.state == "queued", jobs.c.worker.is_(None))
+                    .values(state="running", worker=holder, started=now_iso(), heartbeat=now,
+                            lease_expires=now + self.lease_s, attempts=jobs.c.attempts + 1)
+                ).rowcount
+            if taken:
+                return int(row.id)
+        return None
+
+    def payload(self, job_id: int) -> dict[str, Any]:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(jobs.c.payload).where(jobs.c.id == job_id)).first()
+        if row is None or not row.payload:
+            raise JobError(f"job {job_id} has no request to run (it was not queued for a worker)")
+        return dict(row.payload)
+
+    def run_claimed(self, job_id: int, fn: Callable[[JobContext], Any]) -> None:
+        """Run a job this process's worker claimed, to its end (done, failed or cancelled)."""
+        ctx = JobContext(self.db, job_id)
+        with self._lock:
+            self._live[job_id] = ctx
+        try:
+            self._execute(ctx, fn)
+        finally:
+            with self._lock:
+                self._live.pop(job_id, None)
+
+    def interrupt(self, job_id: int, message: str | None = None) -> None:
+        """Stop a job this process runs at its next report, as failed with `message` (its worker stopped)."""
+        with self._lock:
+            ctx = self._live.get(job_id)
+        if ctx is not None:
+            ctx.request_stop("interrupted", message)
+
+    def end(self, job_id: int, state: str, error: str) -> bool:
+        """End a running job from outside it (its process died or was stopped); False if it had ended."""
+        with self.db.engine.begin() as conn:
+            return bool(conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running")
+                                     .values(state=state, error=error, finished=now_iso())).rowcount)
+
+    def cancel_requested(self, job_id: int) -> bool:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).first()
+        return bool(row and row.cancel_requested)
 
     # -- submitting and running ---------------------------------------------------------------
     def submit(self, kind: str, owner: str, title: str, fn: Callable[[JobContext], dict | None]) -> Job:
-        if not kind or not isinstance(kind, str):
-            raise JobError("a job needs a kind")
-        row = {"kind": kind, "owner": owner, "title": str(title)[:200], "state": "queued", "progress": 0.0,
-               "total": 0, "done": 0, "label": "", "log": [], "cancel_requested": 0, "created": now_iso()}
+        """Run `fn` on a thread of this process (at most `limits[kind]` at a time)."""
+        now = time.time()
+        lease = {"worker": self.name, "heartbeat": now, "lease_expires": now + self.lease_s}
+        row = {**_new_row(kind, owner, title), **lease}
         with self._lock:
             if self._closed:
                 raise JobError("the server is shutting down; no new jobs")
@@ -236,6 +359,9 @@ class JobManager:
             self._queues[kind].append((job_id, fn))
             self._ended[job_id] = threading.Event()
             self._dispatch(kind)
+            if self._beating is None:
+                self._beating = threading.Thread(target=self._beat, name="job-leases", daemon=True)
+                self._beating.start()
         return self.get(job_id)
 
     def _dispatch(self, kind: str) -> None:
@@ -282,8 +408,9 @@ class JobManager:
                 ctx.log("cancelled")
                 final = {"state": "cancelled"}
             else:
-                ctx.log(INTERRUPTED)
-                final = {"state": "failed", "error": INTERRUPTED}
+                error = ctx.stop_message or INTERRUPTED
+                ctx.log(error)
+                final = {"state": "failed", "error": error}
         except Exception as exc:
             ctx.log(traceback.format_exc())
             final = {"state": "failed", "error": str(exc) or type(exc).__name__}
@@ -327,6 +454,7 @@ class JobManager:
         return [dict(r.row) for r in rows]
 
     def list(self, user: User, limit: int = 50) -> list[Job]:
+        self.reap()  # what a Jobs tab shows is never a job whose worker is long gone
         q = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
         if not user.can("jobs:all"):
             q = q.where(jobs.c.owner == user.name)
@@ -351,9 +479,13 @@ class JobManager:
         if ended is not None:
             ended.wait(timeout)
         job = self.get(job_id)
-        # Not run by this manager (another process): poll the database.
+        # Not run by this manager (another process): poll the database, failing it if its lease runs out.
+        reaped = time.monotonic()
         while job.state not in FINISHED and (deadline is None or time.monotonic() < deadline):
             time.sleep(0.1)
+            if time.monotonic() - reaped > 1.0:
+                self.reap()
+                reaped = time.monotonic()
             job = self.get(job_id)
         return job
 
@@ -401,6 +533,8 @@ class JobManager:
         """Stop: queued jobs fail as interrupted; running ones are asked to stop at their next report."""
         with self._lock:
             self._closed = True
+            self._stopping.set()
+            beating = self._beating
             queued = [job_id for queue in self._queues.values() for job_id, _ in queue]
             for queue in self._queues.values():
                 queue.clear()
@@ -416,5 +550,5 @@ class JobManager:
             ev.set()
         if wait:
             deadline = None if timeout is None else time.monotonic() + timeout
-            for t in threads:
+            for t in [*threads, *([beating] if beating else [])]:
                 t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))

@@ -7,6 +7,7 @@ request, call one service method, print).
     reports.py    eval
     users.py      users add|password|key|list|remove, audit
     server.py     serve, demo
+    jobs.py       worker, jobs list|show|cancel|wait|retry
     db.py         db current|upgrade
     common.py     exit codes, --home/--json/--user, the services, progress, the one user-error handler
 
@@ -16,7 +17,7 @@ Exit codes: 0 done, 2 usage or user error, 3 partly done (`eval --gate`: 1 when 
 
 from __future__ import annotations
 
-from assistant.cli import chat, db, documents, engines, reports, server, users
+from assistant.cli import chat, db, documents, engines, jobs, reports, server, users
 from assistant.cli.common import new_app
 
 app = new_app("Enterprise assistant: index company documents, retrieve from them, answer with citations.",
@@ -29,6 +30,7 @@ documents.register(app)
 chat.register(app)
 server.register(app)
 db.register(app)
+jobs.register(app)
 
 
 def main() -> None:

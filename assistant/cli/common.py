@@ -41,6 +41,8 @@ UserOpt = Annotated[
 WhereOpt = Annotated[
     list[str] | None, typer.Option("--where", help="Metadata filter K=V (repeatable), e.g. --where doc_type=bid.")
 ]
+QueueOpt = Annotated[bool, typer.Option(
+    "--queue", help="Queue it for the workers instead of running it here; prints the job (--json: {\"job\": ID}).")]
 TopKOpt = Annotated[int | None, typer.Option("--top-k", min=1, max=200, help="Number of chunks to retrieve.")]
 
 

@@ -13,6 +13,7 @@ from assistant.cli.common import (
     EXIT_PARTIAL,
     HomeOpt,
     JsonOpt,
+    QueueOpt,
     TopKOpt,
     UserOpt,
     WhereOpt,
@@ -24,6 +25,7 @@ from assistant.cli.common import (
     say,
     services,
 )
+from assistant.cli.jobs import print_queued
 from assistant.components import read_jsonl_field
 from assistant.services import operator
 from indexing.doc_context import about
@@ -39,11 +41,16 @@ def index(
         typer.Option("--meta", help="Metadata K=V for every file (repeatable); _meta.yaml and sidecars win."),
     ] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove indexed sources no longer under PATH.")] = False,
+    queue: QueueOpt = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add new files, re-embed changed ones, skip unchanged ones."""
     meta_values = parse_key_values(meta)
+    if queue:
+        job = services(home, quiet=as_json).documents.submit_index(operator(), paths, meta_values, prune)
+        print_queued(job, as_json)
+        return
     report = services(home).documents.index(operator(), paths, meta_values, prune, progress_work())
     if as_json:
         emit_json(report.to_json())

@@ -19,7 +19,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli.common import HomeOpt, JsonOpt, emit_json, new_app, parse_where, progress_work, say, services
+from assistant.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    QueueOpt,
+    emit_json,
+    new_app,
+    parse_where,
+    progress_work,
+    say,
+    services,
+)
+from assistant.cli.jobs import print_queued
 from assistant.errors import InputError
 from assistant.services import operator
 from assistant.training import DatagenRequest, TrainRequest
@@ -98,6 +109,7 @@ def datagen_sft(
     redact: RedactOpt = None,
     max_tokens: MaxTokOpt = None,
     seed: SeedOpt = 0,
+    queue: QueueOpt = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -107,8 +119,7 @@ def datagen_sft(
                          include_lost_bids=lost_bids, seed=seed)
     request = DatagenRequest("sft", options, out, eval_questions, val_fraction, redact or [], max_tokens,
                              question_engine, seed, fit_tokens)
-    result = services(home, quiet=as_json).engines.datagen(operator(), request, progress_work(as_json))
-    _report_datagen(result.to_json(), as_json)
+    _datagen(request, queue, home, as_json)
 
 
 @datagen_app.command("dpo")
@@ -126,6 +137,7 @@ def datagen_dpo(
     redact: RedactOpt = None,
     max_tokens: MaxTokOpt = None,
     seed: SeedOpt = 0,
+    queue: QueueOpt = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -133,8 +145,15 @@ def datagen_dpo(
     options = DPOOptions(where=parse_where(where), groups=parse_groups(groups), context=context,
                          distractors=distractors, summaries=summaries)
     request = DatagenRequest("dpo", options, out, eval_questions, val_fraction, redact or [], max_tokens, None, seed)
-    result = services(home, quiet=as_json).engines.datagen(operator(), request, progress_work(as_json))
-    _report_datagen(result.to_json(), as_json)
+    _datagen(request, queue, home, as_json)
+
+
+def _datagen(request: DatagenRequest, queue: bool, home: Path | None, as_json: bool) -> None:
+    svc = services(home, quiet=as_json)
+    if queue:
+        print_queued(svc.engines.submit_datagen(operator(), request), as_json)
+        return
+    _report_datagen(svc.engines.datagen(operator(), request, progress_work(as_json)).to_json(), as_json)
 
 
 def _report_datagen(doc: dict[str, Any], as_json: bool) -> None:
@@ -223,25 +242,30 @@ ValFileOpt = Annotated[Path | None, typer.Option("--val", help="Validation JSONL
 @recipe_options("sft")
 def train_sft(
     data: DataOpt, engine: EngineOpt, from_engine: FromOpt = None, overrides: dict[str, Any] | None = None,
-    resume: ResumeOpt = False, recipe: RecipeOpt = None, val: ValFileOpt = None, home: HomeOpt = None,
-    as_json: JsonOpt = False,
+    resume: ResumeOpt = False, recipe: RecipeOpt = None, val: ValFileOpt = None, queue: QueueOpt = False,
+    home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Supervised fine-tuning (TRL SFTTrainer + LoRA), loss on the assistant turns only."""
-    _train(TrainRequest("sft", data, engine, from_engine, recipe, overrides or {}, resume, val), home, as_json)
+    _train(TrainRequest("sft", data, engine, from_engine, recipe, overrides or {}, resume, val), queue, home,
+           as_json)
 
 
 @train_app.command("dpo")
 @recipe_options("dpo")
 def train_dpo(
     data: DataOpt, engine: EngineOpt, from_engine: FromOpt = None, overrides: dict[str, Any] | None = None,
-    resume: ResumeOpt = False, recipe: RecipeOpt = None, val: ValFileOpt = None, home: HomeOpt = None,
-    as_json: JsonOpt = False,
+    resume: ResumeOpt = False, recipe: RecipeOpt = None, val: ValFileOpt = None, queue: QueueOpt = False,
+    home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Preference tuning (TRL DPOTrainer + LoRA); the reference is the --from engine (or the base)."""
-    _train(TrainRequest("dpo", data, engine, from_engine, recipe, overrides or {}, resume, val), home, as_json)
+    _train(TrainRequest("dpo", data, engine, from_engine, recipe, overrides or {}, resume, val), queue, home,
+           as_json)
 
 
-def _train(request: TrainRequest, home: Path | None, as_json: bool) -> None:
+def _train(request: TrainRequest, queue: bool, home: Path | None, as_json: bool) -> None:
+    if queue:
+        print_queued(services(home, quiet=as_json).engines.submit_train(operator(), request), as_json)
+        return
     doc = services(home).engines.train(operator(), request, progress_work())
     if "ref" not in doc:  # another GPU's process under `accelerate launch`: rank 0 registers and reports
         return

@@ -15,7 +15,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from assistant.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, emit_json, err_console, progress_work, services
+from assistant.cli.common import (
+    EXIT_PARTIAL,
+    HomeOpt,
+    JsonOpt,
+    QueueOpt,
+    emit_json,
+    err_console,
+    fail,
+    progress_work,
+    services,
+)
+from assistant.cli.jobs import print_queued
 from assistant.evaluation import JUDGE_KEY_ENV, EvalOptions
 from assistant.services import operator
 from eval.gate import DEFAULT_METRIC, EXIT_GATE_FAILED
@@ -93,6 +104,7 @@ def eval_command(
     min_delta: Annotated[float, typer.Option(
         "--min-delta", help="The gate passes when candidate - baseline >= this in every mode (0: not worse; "
         "-0.02: up to 0.02 worse allowed).")] = 0.0,
+    queue: QueueOpt = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -110,6 +122,11 @@ def eval_command(
         min_delta=min_delta,
     )
     svc = services(home, quiet=True)  # the models' own messages and per-question bars would flood the terminal
+    if queue:
+        if user is not None:
+            fail("--queue with --user is not supported yet: run it here, or queue it without --user")
+        print_queued(svc.reports.submit_evaluate(operator(), opts), as_json)
+        return
     work = progress_work(quiet=as_json)
     if user is None:
         run, report = svc.reports.evaluate(operator(), opts, work)

@@ -15,6 +15,7 @@ import typer
 
 from assistant.cli.chat import print_answer
 from assistant.cli.common import HomeOpt, JsonOpt, emit_json, progress_work, say, services
+from assistant.cli.jobs import LocalWorkers
 from assistant.config import Settings
 from assistant.errors import Unavailable
 from assistant.logs import configure_logging
@@ -40,12 +41,16 @@ def web_server(name: str = "web") -> Server:
         raise Unavailable(f"the web server {entry.value} cannot be loaded: {err}") from err
 
 
-def serve(host: HostOpt = None, port: PortOpt = None, home: HomeOpt = None) -> None:
-    """Start the web app at / and the OpenAI-compatible API at /v1."""
-    _serve(services(home), host, port)
+NoWorkerOpt = Annotated[bool, typer.Option(
+    "--no-worker", help="Start no local worker: queued jobs wait for `assistant worker` processes elsewhere.")]
 
 
-def _serve(svc: Services, host: str | None, port: int | None) -> None:
+def serve(host: HostOpt = None, port: PortOpt = None, no_worker: NoWorkerOpt = False, home: HomeOpt = None) -> None:
+    """Start the web app at / and the OpenAI-compatible API at /v1 (and a local worker for its jobs)."""
+    _serve(services(home), host, port, no_worker)
+
+
+def _serve(svc: Services, host: str | None, port: int | None, no_worker: bool = False) -> None:
     run_server = web_server()  # before anything is printed: a missing web app is the whole answer
     settings = svc.settings
     configure_logging(settings.logging)  # once per process: [logging] level, JSON lines, on stderr
@@ -54,7 +59,11 @@ def _serve(svc: Services, host: str | None, port: int | None) -> None:
             "or run `assistant index PATH`.[/yellow]")
     url = f"http://{host or settings.web.host}:{port or settings.web.port}/"
     say(f"Serving {settings.paths.home} at {url} (API at {url}v1); Ctrl-C stops.")
-    run_server(settings, host, port)
+    workers = LocalWorkers(svc, process=not no_worker)
+    try:
+        run_server(settings, host, port)
+    finally:  # a normal stop; a server that is killed leaves its worker process running its jobs to their end
+        workers.stop()
 
 
 def demo(
@@ -64,6 +73,7 @@ def demo(
     ] = "What was the company's revenue in its latest annual report?",
     host: HostOpt = None,
     port: PortOpt = None,
+    no_worker: NoWorkerOpt = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -80,7 +90,7 @@ def demo(
         return
     for line in svc.users.ensure_demo_accounts(operator()):
         say(line)
-    _serve(svc, host, port)
+    _serve(svc, host, port, no_worker)
 
 
 def register(app: typer.Typer) -> None:

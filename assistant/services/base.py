@@ -82,7 +82,7 @@ class ServiceContext:
 
     @cached_property
     def jobs(self) -> JobManager:
-        return JobManager(self.db)
+        return JobManager(self.db, lease_s=self.settings.jobs.lease_seconds)
 
     @cached_property
     def uploads(self) -> UploadStore:

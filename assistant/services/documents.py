@@ -10,6 +10,7 @@ from assistant.accounts import User
 from assistant.errors import InputError, NotFound
 from assistant.jobs import Job, JobCancelled
 from assistant.services.base import ServiceContext, may_see, require, viewer_of
+from assistant.services.jobs import job_payload
 from assistant.uploads import StoredUploads
 from assistant.work import Work
 from indexing.docstore import SourceRecord
@@ -112,25 +113,39 @@ class DocumentsService:
         self.ctx.audit(user, "upload", f"{len(stored.saved)} saved, {len(stored.rejected)} refused")
         if not stored.saved:
             return stored, None
-        folder = self.ctx.paths.uploads
-        job = self._index_job(user, f"Index {len(stored.saved)} uploaded file(s)",
-                              lambda work: self.ctx.components.index([folder], progress=work))
+        job = self.ctx.jobs.enqueue("index", user.name, f"Index {len(stored.saved)} uploaded file(s)",
+                                    job_payload(user, "documents.index_job", uploads=True))
         return stored, job
 
     def submit_reindex(self, user: User, source: str | None = None) -> Job:
         require(user, "documents")
         title = f"Reindex {Path(source).name}" if source else "Reindex everything"
-        return self._index_job(user, title, lambda work: self.reindex(user, source, work))
+        return self.ctx.jobs.enqueue("index", user.name, title, job_payload(user, "documents.index_job", source=source))
 
-    def _index_job(self, user: User, title: str, run_index: Any) -> Job:
-        def run(work: Any) -> dict[str, Any]:
-            try:
-                report: IndexReport = run_index(work)
-            except JobCancelled:
-                self.ctx.components.indexer.recover()  # drop the half-written source now, not at the next run
-                raise
-            for f in report.failed:
-                work.log(f"failed {f['path']}: {f['error']}")
-            return report.to_json()
+    def submit_index(self, user: User, paths: list[Path], meta: dict[str, Any] | None = None,
+                     prune: bool = False) -> Job:
+        """`index` in a queued job (`assistant index --queue`)."""
+        require(user, "documents")
+        missing = [str(p) for p in paths if not Path(p).exists()]
+        if missing:
+            raise InputError(f"no such file or folder: {', '.join(missing)}")
+        paths = [Path(p).absolute() for p in paths]  # a worker may run elsewhere in the file system
+        title = f"Index {', '.join(p.name for p in paths)}"[:200]
+        return self.ctx.jobs.enqueue("index", user.name, title,
+                                     job_payload(user, "documents.index_job", paths=paths, meta=meta, prune=prune))
 
-        return self.ctx.jobs.submit("index", user.name, title, run)
+    def index_job(self, user: User, work: Work, source: str | None = None, uploads: bool = False,
+                  paths: list[Path] | None = None, meta: dict[str, Any] | None = None,
+                  prune: bool = False) -> dict[str, Any]:
+        """A queued index job, run by a worker: these paths, the uploads folder, one source, or everything."""
+        try:
+            if paths or uploads:
+                report: IndexReport = self.index(user, paths or [self.ctx.paths.uploads], meta, prune, work)
+            else:
+                report = self.reindex(user, source, work)
+        except JobCancelled:
+            self.ctx.components.indexer.recover()  # drop the half-written source now, not at the next run
+            raise
+        for f in report.failed:
+            work.log(f"failed {f['path']}: {f['error']}")
+        return report.to_json()

@@ -15,6 +15,7 @@ from assistant.errors import InputError
 from assistant.jobs import Job, JobCancelled
 from assistant.promotion import demote, gate_result, promote, promoted_refs
 from assistant.services.base import ServiceContext, require
+from assistant.services.jobs import job_payload
 from assistant.training import DatagenRequest, TrainRequest, run_datagen, run_export, run_export_adapter, run_train
 from assistant.work import Work
 
@@ -117,8 +118,11 @@ class EnginesService:
     def submit_datagen(self, user: User, request: DatagenRequest) -> Job:
         require(user, "engines")
         _check_kind(request.kind)
-        return self.ctx.jobs.submit("datagen", user.name, f"Generate {request.kind.upper()} data",
-                                    lambda work: self.datagen(user, request, work).to_json())
+        return self.ctx.jobs.enqueue("datagen", user.name, f"Generate {request.kind.upper()} data",
+                                     job_payload(user, "engines.datagen_job", request=request))
+
+    def datagen_job(self, user: User, work: Work, request: DatagenRequest) -> dict[str, Any]:
+        return self.datagen(user, request, work).to_json()
 
     # -- training ------------------------------------------------------------------------------------
     def train(self, user: User, request: TrainRequest, work: Work | None = None) -> dict[str, Any]:
@@ -130,16 +134,17 @@ class EnginesService:
     def submit_train(self, user: User, request: TrainRequest) -> Job:
         """Train in a background job; the loss curve is kept with the job (`JobsService.metrics`)."""
         self._check_train(user, request)
+        return self.ctx.jobs.enqueue("train", user.name, f"Train {request.engine} ({request.kind.upper()})",
+                                     job_payload(user, "engines.train_job", request=request))
 
-        def run(work: Any) -> dict[str, Any]:
-            from finetune.train import TrainingCancelled
+    def train_job(self, user: User, work: Work, request: TrainRequest) -> dict[str, Any]:
+        """A queued training run, run by a worker; a re-queued one with `resume` continues its checkpoints."""
+        from finetune.train import TrainingCancelled
 
-            try:
-                return self.train(user, request, work)
-            except TrainingCancelled as err:
-                raise JobCancelled(str(err)) from err
-
-        return self.ctx.jobs.submit("train", user.name, f"Train {request.engine} ({request.kind.upper()})", run)
+        try:
+            return self.train(user, request, work)
+        except TrainingCancelled as err:
+            raise JobCancelled(str(err)) from err
 
     def _check_train(self, user: User, request: TrainRequest) -> None:
         require(user, "engines")

@@ -15,6 +15,7 @@ from assistant.evaluation import EvalOptions, check_options, run_eval
 from assistant.files import atomic_write_text
 from assistant.jobs import Job
 from assistant.services.base import ServiceContext, require, viewer_of
+from assistant.services.jobs import job_payload
 from assistant.work import Work
 
 
@@ -41,12 +42,12 @@ class ReportsService:
 
     def submit_evaluate(self, user: User, options: EvalOptions) -> Job:
         options = self._checked(user, options)
+        return self.ctx.jobs.enqueue("eval", user.name, f"Evaluate {', '.join(options.engines)}",
+                                     job_payload(user, "reports.evaluate_job", options=options))
 
-        def run(work: Any) -> dict[str, Any]:
-            _run, report = self.evaluate(user, options, work)
-            return {"report": report.name}
-
-        return self.ctx.jobs.submit("eval", user.name, f"Evaluate {', '.join(options.engines)}", run)
+    def evaluate_job(self, user: User, work: Work, options: EvalOptions) -> dict[str, Any]:
+        _run, report = self.evaluate(user, options, work)
+        return {"report": report.name}
 
     def _checked(self, user: User, options: EvalOptions) -> EvalOptions:
         require(user, "reports")

@@ -201,24 +201,31 @@ def test_jobs_persist_for_another_manager(url: str, manager: JobManager) -> None
     assert [j.id for j in other.list(ALICE)] == [failed.id, job.id]
 
 
-def test_unfinished_jobs_are_marked_failed_on_restart(url: str, manager: JobManager) -> None:
+def test_another_process_starting_leaves_jobs_alone_until_their_lease_runs_out(url: str) -> None:
+    """The old bug: a second web process starting marked the first one's running jobs failed. Now a job fails
+    only when its holder stopped renewing its lease."""
+    manager = JobManager(AppDB(url), lease_s=1.0)
     started, release = threading.Event(), threading.Event()
     running = manager.submit("index", "alice", "Reindex", blocking_job(started, release, {"late": True}))
     assert started.wait(WAIT)
     queued = manager.submit("index", "alice", "Reindex again", lambda ctx: {"ran": True})
 
-    # A new process starts on the same database: the old one's jobs can never finish.
-    restarted = JobManager(AppDB(url))
+    other = JobManager(AppDB(url), lease_s=1.0)  # a second process on the same database
+    time.sleep(1.5)  # past one lease: the first process renews its jobs' leases
+    assert other.reap() == []
+    assert [other.get(j.id).state for j in (running, queued)] == ["running", "queued"]
+
+    manager._closed = True  # the first process stops renewing (as if it had died)
+    time.sleep(1.6)
+    assert sorted(other.reap()) == [running.id, queued.id]
     for job_id in (running.id, queued.id):
-        job = restarted.get(job_id)
-        assert job.state == "failed" and job.error == INTERRUPTED and job.finished
+        job = other.get(job_id)
+        assert job.state == "failed" and manager.name in job.error and job.finished
 
     # The old thread finishing late must not overwrite that.
     release.set()
     manager.shutdown(wait=True, timeout=WAIT)
-    for job_id in (running.id, queued.id):
-        job = restarted.get(job_id)
-        assert job.state == "failed" and job.result is None
+    assert other.get(running.id).state == "failed" and other.get(running.id).result is None
 
 
 def test_one_job_at_a_time_per_kind(url: str) -> None:
@@ -284,7 +291,8 @@ def test_long_logs_are_capped(manager: JobManager) -> None:
     assert any("lines omitted" in line for line in job.log)
 
 
-def test_job_taken_over_by_a_restart_stops_at_next_report(url: str, manager: JobManager) -> None:
+def test_a_job_failed_by_another_process_stops_at_next_report(url: str) -> None:
+    manager = JobManager(AppDB(url), lease_s=1.0)
     started = threading.Event()
     reports: list[int] = []
 
@@ -297,13 +305,17 @@ def test_job_taken_over_by_a_restart_stops_at_next_report(url: str, manager: Job
 
     job = manager.submit("index", "alice", "Reindex", fn)
     assert started.wait(WAIT)
-    JobManager(AppDB(url))
+    other = JobManager(AppDB(url), lease_s=1.0)
+    manager._closed = True  # its leases are no longer renewed: another process fails the job
+    time.sleep(1.6)
+    assert other.reap() == [job.id]
     t0 = time.monotonic()
     assert manager.wait(job.id, timeout=WAIT).state == "failed"
     assert time.monotonic() - t0 < WAIT / 2, "the orphaned thread noticed within about a second"
     count = len(reports)
     time.sleep(0.05)
     assert len(reports) == count
+    manager.shutdown(wait=True, timeout=WAIT)
 
 
 def test_metrics_rows_are_kept_with_the_job_for_every_process(url: str) -> None:

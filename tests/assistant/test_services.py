@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from assistant.errors import InputError, PermissionDenied
 from assistant.evaluation import EvalOptions
 from assistant.history import HistoryError
 from assistant.jobs import Job, JobContext, JobError
-from assistant.services import DEMO_CORPUS, ChatRequest, Services, TurnDone
+from assistant.services import DEMO_CORPUS, ChatRequest, Services, TurnDone, WorkerOptions, operator
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,13 @@ def ws(tmp_path_factory: pytest.TempPathFactory, demo_home: Path) -> Iterator[Se
     # progress report per file, so it can cancel between two files.
     (home / "config.toml").write_text("[llm]\nmax_new_tokens = 24\n\n[indexing]\nbatch_chars = 1000\n")
     services = Services(load_settings(home))
+    # Submitted jobs are queued for workers: one runs them here, on threads of this process.
+    worker = services.jobs.worker(operator(), WorkerOptions(threads=True))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
     yield services
+    worker.stop.set()
+    thread.join(60)
     services.close()
 
 
