@@ -133,7 +133,7 @@ def test_the_train_options_are_the_recipe_fields() -> None:
     from finetune.recipes import TRAIN_OPTIONS, TrainRecipe, recipe_fields
 
     train = get_command(app).commands["train"]  # type: ignore[attr-defined]
-    fixed = {"data", "engine", "from_engine", "resume", "recipe", "val", "home", "as_json", "help"}
+    fixed = {"data", "engine", "from_engine", "resume", "recipe", "val", "queue", "home", "as_json", "help"}
     for kind in ("sft", "dpo"):
         params = {p.name: p for p in train.commands[kind].params}
         assert set(params) - fixed == set(TRAIN_OPTIONS[kind])
