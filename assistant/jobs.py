@@ -220,7 +220,8 @@ def _new_row(kind: str, owner: str, title: str) -> dict[str, Any]:
 
 
 class JobManager:
-    """Runs submitted jobs on threads, at most `limits[kind]` at a time per kind (default 1)."""
+    """The jobs of one database: the queue workers claim from (`enqueue`, `claim`, leases), and jobs this
+    process runs on threads (`submit`: at most `limits[kind]` at a time per kind, default 1)."""
 
     def __init__(self, db: AppDB, limits: dict[str, int] | None = None, lease_s: float = LEASE_S) -> None:
         self.db = db

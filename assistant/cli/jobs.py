@@ -1,7 +1,7 @@
 """Background work on the command line: `worker` runs queued jobs; `jobs list|show|cancel|wait|retry`.
 
-`assistant serve` starts one local worker (`start_local_worker`) unless `--no-worker`; more workers, on
-this machine or others sharing the database and the home, are started with `assistant worker`.
+`assistant serve` runs its jobs with `LocalWorkers` (a worker process of its own unless `--no-worker`);
+more workers, on this machine or others sharing the database and the home, are `assistant worker`.
 """
 
 from __future__ import annotations

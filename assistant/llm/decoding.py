@@ -84,8 +84,8 @@ class Row:
         scores = scores / float(o.temperature or 1.0)
         if o.top_p is not None and o.top_p < 1.0:  # keep the smallest set whose probability reaches top_p
             ordered, order = torch.sort(scores, descending=True)
-            cumulative = ordered.softmax(-1).cumsum(-1)
-            drop = cumulative - ordered.softmax(-1) > o.top_p
+            probs = ordered.softmax(-1)
+            drop = probs.cumsum(-1) - probs > o.top_p
             scores = scores.scatter(-1, order, ordered.masked_fill(drop, -float("inf")))
         probs = scores.softmax(-1)
         return int(torch.multinomial(probs, 1, generator=self.generator))

@@ -71,6 +71,9 @@ class JobsService:
         """A worker over this home's database (`run()` it). `local`: the one local worker `serve` starts; None
         when one already runs for this home (it holds HOME/worker.lock while it lives)."""
         require(user, "jobs:all")
+        unknown = [k for k in options.kinds if k not in KINDS]
+        if unknown:
+            raise InputError(f"unknown job kind {', '.join(map(repr, unknown))}; the kinds are {', '.join(KINDS)}")
         if not options.threads and not self.ctx.settings.indexing.chroma_url:
             kinds = options.kinds or self.serving_kinds()[1]
             shared = [k for k in kinds if k in STORE_KINDS]

@@ -173,5 +173,7 @@ def test_the_embedded_store_keeps_its_jobs_in_the_serving_process(make_home) -> 
     with pytest.raises(UserError, match="index jobs open the embedded vector store"):
         embedded.jobs.worker(operator(), WorkerOptions(("index", "train")))
     assert embedded.jobs.worker(operator(), WorkerOptions()).options.kinds == ("train",)
+    with pytest.raises(UserError, match="unknown job kind 'trian'; the kinds are index, datagen, train, eval"):
+        embedded.jobs.worker(operator(), WorkerOptions(("trian",), threads=True))
     served = Services(load_settings(make_home("served", config='[indexing]\nchroma_url = "http://127.0.0.1:9"\n')))
     assert served.jobs.serving_kinds() == ((), ("index", "datagen", "train", "eval"))
