@@ -168,6 +168,25 @@ class JobsSettings(BaseModel):
         30.0, ge=0, description="after a cancel request, how long a job may take to stop before its process is killed",
     )
     poll_seconds: float = Field(0.5, gt=0, le=60, description="how often an idle worker looks for queued jobs")
+    runner: Literal["process", "ray"] = Field(
+        "process", description="where a worker runs each job: a child process of its own (process), or a task on "
+        "the Ray cluster at ray_address (ray; pip install '.[ray]')",
+    )
+    ray_address: str | None = Field(
+        None, description="the Ray cluster's address (host:port of its head node, as `ray start --head` prints, or "
+        "'auto' for the cluster this machine belongs to)",
+    )
+    ray_cpus: float = Field(1.0, gt=0, description="CPUs a job reserves on the Ray cluster")
+    ray_train_gpus: float | None = Field(
+        None, ge=0, description="GPUs a training job reserves on the Ray cluster (default: 1 when the cluster has "
+        "GPUs, else 0)",
+    )
+
+    @model_validator(mode="after")
+    def _ray_needs_an_address(self) -> JobsSettings:
+        if self.runner == "ray" and not self.ray_address:
+            raise ValueError('runner = "ray" needs ray_address, the head node\'s host:port (or "auto")')
+        return self
 
 
 class EvalSettings(BaseModel):

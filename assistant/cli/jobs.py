@@ -85,11 +85,12 @@ def jobs_list(user: ACTING = None, home: HomeOpt = None, as_json: JsonOpt = Fals
 
 @jobs_app.command("show")
 def jobs_show(job_id: JobIdArg, user: ACTING = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """One job: its state, progress, log and result."""
+    """One job: its state, progress, log and result (with --json, also the metrics it recorded: a loss curve)."""
     svc = services(home, quiet=as_json)
-    job = svc.jobs.get(acting_user(svc, user), job_id)
+    acting = acting_user(svc, user)
+    job = svc.jobs.get(acting, job_id)
     if as_json:
-        emit_json(job.to_json())
+        emit_json({**job.to_json(), "metrics": svc.jobs.metrics(acting, job_id)})
         return
     say(f"job {job.id} ({job.kind}, {job.owner}): {job.state}, {job.progress * 100:.0f}% — {job.title}")
     for line in job.log[-40:]:

@@ -36,9 +36,12 @@ class JobsService:
         self.services = services  # the Services this belongs to: what `execute` calls
 
     # -- what a worker runs ---------------------------------------------------------------------------
-    def execute(self, job_id: int) -> None:
-        """Run a job this process's worker claimed, to its end, as the user who queued it."""
+    def execute(self, job_id: int, where: str | None = None) -> None:
+        """Run a job this process's worker claimed, to its end, as the user who queued it; `where` it runs
+        is the first line of its log."""
         def run(work: Any) -> Any:
+            if where:
+                work.log(where)
             payload = self.ctx.jobs.payload(job_id)
             if payload.get("call") not in RUNNERS:
                 raise InputError(f"job {job_id} asks for {payload.get('call')!r}, which no worker runs")

@@ -7,7 +7,8 @@ never shares the web server's memory, and a job that does not stop when cancelle
 `jobs.cancel_grace_seconds`. A worker that vanishes (kill -9, a lost machine) stops renewing: any other
 worker, or the web app, fails its jobs once their lease has run out. A child whose worker vanished stops
 itself at its next progress report. `threads=True` runs jobs on threads of the worker's own process
-instead (no hard stop; for tests and small deployments).
+instead (no hard stop; for tests and small deployments). With `[jobs] runner = "ray"` each job is a task
+on a Ray cluster instead of a child process (assistant/ray_runner.py); the rest is the same.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class Worker:
         self.running: dict[int, _Running] = {}
         self.stop = threading.Event()
         self._last_beat = 0.0
+        self.cluster = None
+        if self.settings.runner == "ray" and not self.options.threads:
+            from assistant.ray_runner import RayCluster
+
+            self.cluster = RayCluster(self.settings)  # fails now, naming the address, if it does not answer
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -72,20 +78,28 @@ class Worker:
             job_id = self.jobs.claim(self.name, free) if free else None
             if job_id is None:
                 break
-            self.running[job_id] = _Running(job_id, self.jobs.get(job_id).kind, self._start(job_id))
+            kind = self.jobs.get(job_id).kind
+            try:
+                self.running[job_id] = _Running(job_id, kind, self._start(job_id, kind))
+            except Exception as exc:  # e.g. resources the Ray cluster does not have: this job fails, the queue goes on
+                self.jobs.end(job_id, "failed", f"could not start the job: {exc}")
         if time.monotonic() - self._last_beat >= self.settings.lease_seconds / 3:
             self.jobs.heartbeat(self.name, list(self.running))
             self._last_beat = time.monotonic()
 
-    def _start(self, job_id: int) -> Any:
-        if self.options.threads:
-            runner: Any = threading.Thread(target=self.services.jobs.execute, args=(job_id,),
-                                           name=f"job-{job_id}", daemon=True)
+    def _start(self, job_id: int, kind: str) -> Any:
+        home = str(self.services.settings.home)
+        runner: Any
+        if self.cluster is not None:
+            runner = self.cluster.submit(home, job_id, kind)
         else:
-            spawn = multiprocessing.get_context("spawn")
-            runner = spawn.Process(target=run_in_child, args=(str(self.services.settings.home), job_id),
-                                   name=f"job-{job_id}")
-        runner.start()
+            if self.options.threads:
+                runner = threading.Thread(target=self.services.jobs.execute, args=(job_id,), name=f"job-{job_id}",
+                                          daemon=True)
+            else:
+                runner = multiprocessing.get_context("spawn").Process(target=run_in_child, args=(home, job_id),
+                                                                      name=f"job-{job_id}")
+            runner.start()
         self.jobs.heartbeat(self.name, [job_id])
         return runner
 
@@ -95,8 +109,9 @@ class Worker:
                 job.runner.join()
                 code = getattr(job.runner, "exitcode", 0)
                 # The job ends its own row; a process that died without doing so ends here.
-                self.jobs.end(job_id, "failed", f"the job's process exited with code {code} before it ended "
-                                                "(out of memory?); see the worker's log")
+                self.jobs.end(job_id, "failed", getattr(job.runner, "failure", None)
+                              or f"the job's process exited with code {code} before it ended (out of memory?); "
+                                 "see the worker's log")
                 del self.running[job_id]
             elif self.jobs.cancel_requested(job_id):
                 job.cancel_seen = job.cancel_seen or time.monotonic()
@@ -128,9 +143,11 @@ class Worker:
         self.running.clear()
 
 
-def run_in_child(home: str, job_id: int) -> None:
-    """A job's child process: its own services over the home, the job run to its end."""
+def run_in_child(home: str, job_id: int, watch_parent: bool = True, where: str | None = None) -> None:
+    """A job's child process (or Ray task, `watch_parent=False`): its own services over the home, the job
+    run to its end. Its log starts with `where` it runs (an operator looking for its process)."""
     import signal
+    import socket
 
     from assistant.config import load_settings
     from assistant.services import Services
@@ -147,10 +164,11 @@ def run_in_child(home: str, job_id: int) -> None:
     def vanished() -> None:
         jobs.interrupt(job_id, f"its worker (pid {parent}) stopped without ending it; {retry}")
 
-    signal.signal(signal.SIGTERM, stopped)
-    threading.Thread(target=_watch_parent, args=(parent, vanished), daemon=True).start()
+    if watch_parent:  # a Ray task's parent is its node's raylet; its worker's lease covers it instead
+        signal.signal(signal.SIGTERM, stopped)
+        threading.Thread(target=_watch_parent, args=(parent, vanished), daemon=True).start()
     try:
-        services.jobs.execute(job_id)
+        services.jobs.execute(job_id, where or f"running in process {os.getpid()} on {socket.gethostname()}")
     finally:
         services.close()
 
