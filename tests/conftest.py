@@ -59,6 +59,24 @@ def run_cli(*args: str, home: Path | None = None, timeout: float = 600, env: dic
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT, **kwargs)
 
 
+def job_show(home: Path, job_id: int, env: dict | None = None) -> dict:
+    """`assistant jobs show ID --json` in its own process: the job as any process reads it from the database."""
+    import json
+
+    res = run_cli("jobs", "show", str(job_id), "--json", home=home, env=env)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def queue_job(home: Path, *args: str, env: dict | None = None) -> int:
+    """Run `assistant ARGS --queue --json`: the id of the job it queued for the workers."""
+    import json
+
+    res = run_cli(*args, "--queue", "--json", home=home, env=env)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)["job"]
+
+
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst

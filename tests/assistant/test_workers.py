@@ -17,7 +17,7 @@ import pytest
 
 from assistant.appdb import AppDB
 from assistant.jobs import JobManager
-from tests.conftest import ASSISTANT, ROOT, run_cli
+from tests.conftest import ASSISTANT, ROOT, job_show, run_cli
 from tests.postgres import DATABASES, database_url, postgres_server  # noqa: F401
 
 WAIT = 120.0
@@ -80,12 +80,6 @@ def _worker(home: Path, env: dict[str, str]) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _job(home: Path, job_id: int) -> dict:
-    res = run_cli("jobs", "show", str(job_id), "--json", home=home)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
-
-
 @pytest.mark.slow
 def test_a_killed_workers_job_fails_in_its_lease_and_a_retry_finishes_it(make_home, tmp_path: Path,
                                                                         chroma_server: str) -> None:
@@ -96,11 +90,11 @@ def test_a_killed_workers_job_fails_in_its_lease_and_a_retry_finishes_it(make_ho
     res = run_cli("index", str(tmp_path / "notes"), "--queue", "--json", home=home, env=env)
     assert res.returncode == 0, res.stderr
     job_id = json.loads(res.stdout)["job"]
-    assert _job(home, job_id)["state"] == "queued"  # nothing runs it until a worker does
+    assert job_show(home, job_id)["state"] == "queued"  # nothing runs it until a worker does
 
     worker = _worker(home, env)
     deadline = time.monotonic() + WAIT
-    while (doc := _job(home, job_id))["done"] < 5:  # embedding files, in the worker's child process
+    while (doc := job_show(home, job_id))["done"] < 5:  # embedding files, in the worker's child process
         assert doc["state"] in ("queued", "running") and time.monotonic() < deadline, doc
         time.sleep(0.3)
     worker.send_signal(signal.SIGKILL)
@@ -146,7 +140,7 @@ def test_killing_the_web_server_leaves_its_workers_job_running_to_the_end(make_h
         assert res.returncode == 0, res.stderr
         job_id = json.loads(res.stdout)["job"]
         deadline = time.monotonic() + WAIT
-        while (doc := _job(home, job_id))["done"] < 3:
+        while (doc := job_show(home, job_id))["done"] < 3:
             assert doc["state"] in ("queued", "running") and time.monotonic() < deadline, doc
             time.sleep(0.3)
         server.send_signal(signal.SIGKILL)

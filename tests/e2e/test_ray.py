@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ASSISTANT, ROOT, free_port, run_cli
+from tests.conftest import ASSISTANT, ROOT, free_port, job_show, queue_job, run_cli
 from tests.llm_fixtures import make_tiny_base
 
 pytest.importorskip("ray", reason='Ray is an optional extra: pip install ".[ray]" (`make test` installs it)')
@@ -55,18 +55,6 @@ def _corpus(folder: Path) -> Path:
     return folder
 
 
-def _job(home: Path, job_id: int) -> dict:
-    res = run_cli("jobs", "show", str(job_id), "--json", home=home)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
-
-
-def _queue(home: Path, *args: str) -> int:
-    res = run_cli(*args, "--queue", "--json", home=home)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)["job"]
-
-
 @pytest.mark.slow
 def test_datagen_and_training_run_as_ray_tasks_and_a_cancel_stops_one(
         make_home, tmp_path: Path, shared_models: Path, chroma_server: str, ray_head: str) -> None:
@@ -82,19 +70,19 @@ def test_datagen_and_training_run_as_ray_tasks_and_a_cancel_stops_one(
                               env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         data = home / "datasets" / "ray-sft.jsonl"
-        datagen = _queue(home, "datagen", "sft", "--out", str(data), "--distractors", "1")
+        datagen = queue_job(home, "datagen", "sft", "--out", str(data), "--distractors", "1")
         res = run_cli("jobs", "wait", str(datagen), "--timeout", "300", "--json", home=home)
         assert res.returncode == 0, res.stdout + res.stderr + _worker_log(worker)
-        done = _job(home, datagen)
+        done = job_show(home, datagen)
         assert _logged(done, "running as Ray task"), done["log"]
         assert done["result"]["rows"] > 0 and len(data.read_text().splitlines()) == done["result"]["rows"]
 
-        long_run = _queue(home, "train", "sft", "--data", str(data), "--engine", "cancelled", "--max-steps",
+        long_run = queue_job(home, "train", "sft", "--data", str(data), "--engine", "cancelled", "--max-steps",
                           "5000", "--max-length", "384", "--batch-size", "2")
-        train = _queue(home, "train", "sft", "--data", str(data), "--engine", "onray", "--max-steps", "2",
+        train = queue_job(home, "train", "sft", "--data", str(data), "--engine", "onray", "--max-steps", "2",
                        "--max-length", "384", "--batch-size", "2")
         deadline = time.monotonic() + 300
-        while not _logged(doc := _job(home, long_run), "Training cancelled"):  # loading its model, in a Ray task
+        while not _logged(doc := job_show(home, long_run), "Training cancelled"):  # loading its model, in a Ray task
             assert doc["state"] in ("queued", "running") and time.monotonic() < deadline, (doc["error"], doc["log"])
             time.sleep(0.5)
         res = run_cli("jobs", "cancel", str(long_run), home=home)  # no grace: the worker has Ray stop it
@@ -106,7 +94,7 @@ def test_datagen_and_training_run_as_ray_tasks_and_a_cancel_stops_one(
 
         res = run_cli("jobs", "wait", str(train), "--timeout", "300", "--json", home=home)
         assert res.returncode == 0, res.stdout + res.stderr + _worker_log(worker)
-        trained = _job(home, train)
+        trained = job_show(home, train)
         assert _logged(trained, "running as Ray task")
         assert [m["step"] for m in trained["metrics"] if "loss" in m] == [1, 2]  # its loss curve, in the database
     finally:
