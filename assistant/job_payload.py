@@ -40,6 +40,11 @@ def decode(value: Any) -> Any:
         return Path(value["__path__"])
     if "__type__" in value:
         cls = _dataclass(value["__type__"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - known - {"__type__"})
+        if unknown:  # written by another version of the code: guessing what they meant could do the wrong work
+            raise ValueError(f"its {cls.__name__} has field(s) this version does not know: {', '.join(unknown)}")
+        # Fields added since the job was queued take their defaults; a missing required one fails below.
         return cls(**{k: decode(v) for k, v in value.items() if k != "__type__"})
     return {k: decode(v) for k, v in value.items()}
 

@@ -9,6 +9,7 @@ the service method that does the work, and its arguments (JSON, see assistant/jo
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +48,14 @@ class JobsService:
                 raise InputError(f"job {job_id} asks for {payload.get('call')!r}, which no worker runs")
             feature, method = payload["call"].split(".")
             user = self._user(payload)
-            return getattr(getattr(self.services, feature), method)(user, work, **decode(payload["args"]))
+            runner = getattr(getattr(self.services, feature), method)
+            try:
+                args = decode(payload.get("args") or {})
+                inspect.signature(runner).bind(user, work, **args)
+            except (TypeError, ValueError, AttributeError, ImportError) as exc:
+                raise InputError(f"job {job_id}'s request was queued by another version of the assistant and "
+                                 f"cannot be read ({exc}); queue the work again") from exc
+            return runner(user, work, **args)
 
         self.ctx.jobs.run_claimed(job_id, run)
 

@@ -171,3 +171,42 @@ def test_the_embedded_store_keeps_its_jobs_in_the_serving_process(make_home) -> 
         embedded.jobs.worker(operator(), WorkerOptions(("trian",), threads=True))
     served = Services(load_settings(make_home("served", config='[indexing]\nchroma_url = "http://127.0.0.1:9"\n')))
     assert served.jobs.serving_kinds() == ((), ("index", "datagen", "train", "eval"))
+
+
+def test_old_requests_and_a_missing_model_fail_their_jobs_and_the_queue_goes_on(make_home, tmp_path: Path) -> None:
+    """What a worker may meet: requests queued by another version (a field this code does not know; a required
+    one missing), and a job needing a model this worker's machine lacks (its llm.model names a folder that is
+    not there). Each job fails saying why; the job queued after them still runs."""
+    from assistant.config import load_settings
+    from assistant.services import Services, WorkerOptions, operator
+    from assistant.services.jobs import job_payload
+    from assistant.training import TrainRequest
+    from tests.finetune.test_train import sft_rows, write_set
+
+    missing_model = tmp_path / "models-not-mounted" / "llm"
+    svc = Services(load_settings(make_home(config=f'[llm]\nmodel = "{missing_model}"\n')))
+    data = write_set(tmp_path / "datasets", "sft", sft_rows(6), val=0)
+    user = operator()
+    train = job_payload(user, "engines.train_job", request=TrainRequest("sft", data, "company"))
+    newer = json.loads(json.dumps(train))
+    newer["args"]["request"]["curriculum"] = "easy-first"
+    older = json.loads(json.dumps(train))
+    del older["args"]["request"]["engine"]
+    _write_corpus(tmp_path / "notes", 2)
+    index = job_payload(user, "documents.index_job", paths=[tmp_path / "notes"])
+    ids = [svc.ctx.jobs.enqueue(kind, user.name, kind, payload).id
+           for kind, payload in (("train", newer), ("train", older), ("train", train), ("index", index))]
+
+    worker = svc.jobs.worker(user, WorkerOptions(threads=True))
+    deadline = time.monotonic() + WAIT
+    while (ended := [svc.ctx.jobs.get(i) for i in ids]) and any(j.state not in ("done", "failed") for j in ended):
+        assert time.monotonic() < deadline, [(j.state, j.error) for j in ended]
+        worker.step()
+        time.sleep(0.2)
+    unknown, incomplete, no_model, indexed = ended
+    assert unknown.state == "failed" and "queued by another version" in unknown.error
+    assert "TrainRequest has field(s) this version does not know: curriculum" in unknown.error
+    assert incomplete.state == "failed" and "queued by another version" in incomplete.error
+    assert "engine" in incomplete.error
+    assert no_model.state == "failed" and str(missing_model) in no_model.error, no_model.error
+    assert indexed.state == "done" and len(svc.documents.sources(user)) == 2, indexed.result
