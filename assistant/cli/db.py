@@ -24,7 +24,7 @@ STATES = {
 
 
 def _service(home: HomeOpt, quiet: bool) -> DatabaseService:
-    return DatabaseService(services(home, quiet=quiet).ctx)
+    return services(home, quiet=quiet).database
 
 
 @db_app.command("upgrade")

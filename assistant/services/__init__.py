@@ -24,6 +24,7 @@ from assistant.jobs import Job
 from assistant.llm.base import GenerationOptions
 from assistant.services.base import ServiceContext, may_see, operator, require, viewer_of
 from assistant.services.chat import ChatRequest, ChatService, TurnDone
+from assistant.services.database import DatabaseService
 from assistant.services.documents import UPLOAD_FIELDS, DocumentsService
 from assistant.services.engines import EnginesService
 from assistant.services.jobs import JobsService
@@ -49,6 +50,7 @@ class Services:
         self.reports = ReportsService(self.ctx)
         self.users = UsersService(self.ctx)
         self.jobs = JobsService(self.ctx, self)
+        self.database = DatabaseService(self.ctx)  # the schema itself (`assistant db`); opens its own connection
 
     @property
     def components(self) -> Components:
