@@ -59,13 +59,21 @@ def run_cli(*args: str, home: Path | None = None, timeout: float = 600, env: dic
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT, **kwargs)
 
 
-def job_show(home: Path, job_id: int, env: dict | None = None) -> dict:
-    """`assistant jobs show ID --json` in its own process: the job as any process reads it from the database."""
-    import json
+_JOB_READERS: dict[Path, object] = {}
 
-    res = run_cli("jobs", "show", str(job_id), "--json", home=home, env=env)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
+
+def job_show(home: Path, job_id: int) -> dict:
+    """The job as `assistant jobs show ID --json` prints it, read from the home's database by this process (another
+    process than the one running it). Polling through the CLI instead would start an interpreter each time and
+    take a CPU core from the job being watched."""
+    from assistant.appdb import AppDB
+    from assistant.config import load_settings
+    from assistant.jobs import JobManager
+
+    if home not in _JOB_READERS:
+        _JOB_READERS[home] = JobManager(AppDB(load_settings(home).database_address()))
+    jobs = _JOB_READERS[home]
+    return {**jobs.get(job_id).to_json(), "metrics": jobs.metrics(job_id)}  # type: ignore[attr-defined]
 
 
 def queue_job(home: Path, *args: str, env: dict | None = None) -> int:

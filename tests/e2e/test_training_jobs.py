@@ -33,9 +33,9 @@ def _home(make_home, tiny_base: Path, jobs: str = "") -> Path:
     return make_home(config=f'[llm]\nmodel = "{tiny_base}"\nmax_new_tokens = 8\n[jobs]\npoll_seconds = 0.2\n{jobs}')
 
 
-def _until(home: Path, job_id: int, ready, env: dict | None = None) -> dict:
+def _until(home: Path, job_id: int, ready) -> dict:
     deadline = time.monotonic() + WAIT
-    while not ready(doc := job_show(home, job_id, env)):
+    while not ready(doc := job_show(home, job_id)):
         assert doc["state"] in ("queued", "running") and time.monotonic() < deadline, (doc["error"], doc["log"][-5:])
         time.sleep(0.3)
     return doc
@@ -112,7 +112,9 @@ def test_a_killed_workers_training_fails_in_its_lease_and_a_retry_resumes_it(mak
         worker.kill()
         worker.wait(60)
     assert _versions(home) == [("resumable", 1)]  # one version: the resumed run's, nothing twice
-    resumed = job_show(home, again)
+    res = run_cli("jobs", "show", str(again), "--json", home=home)  # with its loss curve
+    assert res.returncode == 0, res.stderr
+    resumed = json.loads(res.stdout)
     start = resumed["result"]["metrics"]["resumed_from_step"]
     assert 3 <= start < 12 and start % 3 == 0
     steps = [m["step"] for m in resumed["metrics"] if "loss" in m]
