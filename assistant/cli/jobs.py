@@ -6,15 +6,18 @@ more workers, on this machine or others sharing the database and the home, are `
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from typing import Annotated, Any
 
 import typer
 
 from assistant.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, acting_user, emit_json, new_app, say, services
-from assistant.services import Job, Services, WorkerOptions, operator
+from assistant.services import Job, Services, Worker, WorkerOptions, operator
 
 ACTING = Annotated[str | None, typer.Option("--user", help="Act as this account (its role applies).")]
 JobIdArg = Annotated[int, typer.Argument(help="The job's id (see `assistant jobs list`).")]
@@ -40,14 +43,24 @@ def worker(
         return
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker_.stop.set())
+    if local:  # its server gone (killed, or stopped without stopping it): finish the running jobs, then exit
+        threading.Thread(target=_retire_when_orphaned, args=(worker_,), daemon=True).start()
     say(f"{worker_.name}: running {', '.join(options.kinds) or 'every kind of'} job(s), {concurrency} at once")
     worker_.run()
+
+
+def _retire_when_orphaned(worker_: Worker) -> None:
+    parent = os.getppid()
+    while os.getppid() == parent and not worker_.stop.is_set():
+        time.sleep(2)
+    worker_.retire.set()
 
 
 class LocalWorkers:
     """What `serve` runs its jobs with (`JobsService.serving_kinds`): a worker on threads of the server for the
     jobs that open an embedded vector store, and a worker process of its own for the rest (it outlives a
-    server that is killed; `--no-worker` leaves those to `assistant worker` processes elsewhere)."""
+    server that is killed, until the jobs it runs have ended; `--no-worker` leaves those to `assistant worker`
+    processes elsewhere)."""
 
     def __init__(self, svc: Services, process: bool) -> None:
         import threading

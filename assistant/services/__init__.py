@@ -30,7 +30,7 @@ from assistant.services.engines import EnginesService
 from assistant.services.jobs import JobsService
 from assistant.services.reports import ReportsService
 from assistant.services.users import UsersService
-from assistant.services.workers import WorkerOptions
+from assistant.services.workers import Worker, WorkerOptions
 from assistant.training import DatagenRequest, TrainRequest
 from finetune.datagen_dpo import DPOOptions
 from finetune.datagen_sft import SFTOptions
@@ -65,6 +65,6 @@ class Services:
 __all__ = [
     "DEMO_CORPUS", "DEMO_QUESTIONS", "NOT_FOUND", "UPLOAD_FIELDS", "Answer", "AuthError", "ChatRequest", "DPOOptions",
     "DatagenRequest", "EvalOptions", "GenerationOptions", "Job", "RecipeField", "SFTOptions", "Services",
-    "TrainRequest", "TurnDone", "User", "Viewer", "WorkerOptions", "about", "may_see", "operator", "recipe_fields",
-    "require", "viewer_of",
+    "TrainRequest", "TurnDone", "User", "Viewer", "Worker", "WorkerOptions", "about", "may_see", "operator",
+    "recipe_fields", "require", "viewer_of",
 ]

@@ -56,6 +56,7 @@ class Worker:
         self.settings = services.settings.jobs
         self.running: dict[int, _Running] = {}
         self.stop = threading.Event()
+        self.retire = threading.Event()  # set: claim nothing more, and stop once the running jobs have ended
         self._last_beat = 0.0
         self.cluster = None
         if self.settings.runner == "ray" and not self.options.threads:
@@ -66,13 +67,15 @@ class Worker:
     def run(self) -> None:
         while not self.stop.is_set():
             self.step()
+            if self.retire.is_set() and not self.running:
+                break
             self.stop.wait(self.settings.poll_seconds)
         self._drain()
 
     def step(self) -> None:
         self.jobs.reap()
         self._check_running()
-        while len(self.running) < self.options.concurrency and not self.stop.is_set():
+        while len(self.running) < self.options.concurrency and not (self.stop.is_set() or self.retire.is_set()):
             busy = {job.kind for job in self.running.values()}
             free = [k for k in (self.options.kinds or KINDS) if k not in busy]
             job_id = self.jobs.claim(self.name, free) if free else None

@@ -1,8 +1,8 @@
 """Training runs as queued jobs in worker processes (issue 15), with a tiny model built here and real TRL steps:
 killing the web server mid-training leaves the run going in its worker to a registered version, whose whole
-loss curve a new process reads from the database; kill -9 of the worker fails the job within its lease and
-`jobs retry` resumes it from its last checkpoint, registering one version; a job that does not stop when
-cancelled is killed once the grace has passed."""
+loss curve a new process reads from the database (and the orphaned worker then exits); kill -9 of the worker
+fails the job within its lease and `jobs retry` resumes it from its last checkpoint, registering one version;
+a job that does not stop when cancelled is killed once the grace has passed."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ def _until(home: Path, job_id: int, ready) -> dict:
     return doc
 
 
+def _local_worker(home: Path) -> bool:
+    return subprocess.run(["pgrep", "-f", f"worker --local .* --home {home}"], capture_output=True).returncode == 0
+
+
 def _versions(home: Path) -> list[tuple[str, int]]:
     res = run_cli("engines", "list", "--json", home=home)
     assert res.returncode == 0, res.stderr
@@ -65,6 +69,10 @@ def test_killing_the_web_server_mid_training_leaves_the_run_going_to_its_version
         server.wait()
         res = run_cli("jobs", "wait", str(job_id), "--timeout", str(WAIT), "--json", home=home)
         assert res.returncode == 0, res.stdout + res.stderr
+        deadline = time.monotonic() + 30  # its job done, the orphaned local worker exits by itself
+        while _local_worker(home) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _local_worker(home)
     finally:
         if server.poll() is None:
             server.kill()
