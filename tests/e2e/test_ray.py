@@ -32,7 +32,8 @@ def ray_head() -> Iterator[str]:
     # Ray's sockets live under its temp dir, whose path must stay short (AF_UNIX paths are limited).
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     res = subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                          "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard=false",
+                          "--num-cpus", "2", "--num-gpus", "0", "--object-store-memory", str(200 * 2**20),
+                          "--include-dashboard=false",
                           "--disable-usage-stats", "--temp-dir", temp],
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
