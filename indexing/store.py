@@ -12,20 +12,23 @@ from typing import Any
 from urllib.parse import urlparse
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-import chromadb
-from chromadb.config import Settings as ChromaClientSettings
+# chromadb itself is imported where a client opens: it is a second of every command's start-up otherwise
+# (`assistant jobs show`, `--help`), and most commands never open the store.
 
 
 class StoreUnavailable(RuntimeError):
     """The vector store cannot be opened or reached; the message says which and why."""
 
 
-def _client_settings() -> ChromaClientSettings:
+def _client_settings() -> Any:
+    from chromadb.config import Settings as ChromaClientSettings
+
     return ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
 
 
 def open_client(chroma_url: str | None, persist_dir: Path) -> Any:
+    import chromadb
+
     if chroma_url:
         url = urlparse(chroma_url)
         try:
