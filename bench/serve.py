@@ -22,6 +22,12 @@ runs, one phase after another, for --seconds each:
           starts on the other one from client i-1), so at 16 clients one batch holds rows of both, and
           bids is a chain of two adapters (per-row adapters in one batch); skipped with --no-mix
   plain   1 non-streamed client on "base", to compare streamed with plain generation
+  idle, training   --train-clients streamed clients (default 1) on "base", twice, back to back: with no
+          job ("idle"), then while a real training job runs in the server's own local worker process
+          (`assistant train sft --queue` on the bench SFT rows, engine "bench-load", more steps than
+          the phase lasts; the phase starts once it has made a step, and the job is cancelled after it).
+          Chat latency while training vs with no job, same run (issue 15); skipped with --no-train
+          or --url
 
 Each client is a thread with the official `openai` client that asks the demo questions
 (assistant/demo/questions.jsonl) back to back. Streamed requests are `stream=True,
@@ -42,6 +48,9 @@ Reported per phase (a table on stderr, one JSON document on stdout):
   vs 1 client      tokens/s at N divided by tokens/s at N=1 of the same scenario. Concurrent requests
                    share one batched forward pass (assistant/llm/batching.py), so more clients should
                    get more tokens/s in total; about 1.0 would mean they are served one after another.
+
+The training phases' figures are reported as ratios, training / idle, for p50 and p95 latency, time to
+first token and tokens/s ("training_vs_idle" in the JSON); the issue sets no goal for them.
 
 Then the goals (issue 14), each "ok" or "NOT MET" with its figures, at the largest N of --clients
 (16 by default):
@@ -123,6 +132,41 @@ def write_sft_data(path: Path) -> Path:
     return path
 
 
+def start_training_load(home: Path, timeout: float) -> int:
+    """Queue a long training run for the server's local worker; its job id once it has made a training step."""
+    data = write_sft_data(home / "datasets" / "bench-sft.jsonl")
+    job = json.loads(cli("train", "sft", "--data", str(data), "--engine", LOAD_ENGINE, "--max-steps", LOAD_STEPS,
+                         "--queue", "--json", home=home))["job"]
+    deadline = time.monotonic() + timeout
+    while (doc := json.loads(cli("jobs", "show", str(job), "--json", home=home)))["done"] < 1:
+        if doc["state"] not in ("queued", "running") or time.monotonic() > deadline:
+            raise SystemExit(f"the training job {job} did not start training: {doc['state']} {doc.get('error')}")
+        time.sleep(2)
+    log(f"  training job {job} is at step {doc['done']}")
+    return int(job)
+
+
+def stop_training_load(home: Path, job: int) -> None:
+    cli("jobs", "cancel", str(job), "--json", home=home)
+    res = subprocess.run([*ASSISTANT, "jobs", "wait", str(job), "--timeout", "300", "--home", str(home)],
+                         capture_output=True, text=True, cwd=ROOT)
+    log(f"  training job {job} cancelled: {res.stdout.strip()[-200:]}")
+
+
+def training_vs_idle(results: list[PhaseResult]) -> dict[str, float | None] | None:
+    """The training phase's figures over the idle phase's (latencies: > 1 is slower while training)."""
+    idle = next((r for r in results if r.scenario == IDLE.name), None)
+    busy = next((r for r in results if r.scenario == TRAINING.name), None)
+    if idle is None or busy is None:
+        return None
+
+    def ratio(key: str) -> float | None:
+        a, b = getattr(busy, key), getattr(idle, key)
+        return round(a / b, 3) if a is not None and b else None
+
+    return {key: ratio(key) for key in ("p50_s", "p95_s", "ttft_p50_s", "ttft_p95_s", "tokens_per_s")}
+
+
 def build_mix_engines(home: Path) -> list[str]:
     """Train and promote (as the CLI operator) whichever of company and bids@company the home lacks."""
     have = {e["name"] for e in json.loads(cli("engines", "list", "--json", home=home))}
@@ -190,11 +234,16 @@ class Scenario:
     name: str
     models: tuple[str, ...]
     stream: bool
+    during_training: bool = False  # a training job runs in the server's worker throughout the phase
 
 
 BASE = Scenario("base", ("base",), stream=True)
 MIX = Scenario("mix", MIX_ENGINES, stream=True)
 PLAIN = Scenario("plain", ("base",), stream=False)
+IDLE = Scenario("idle", ("base",), stream=True)
+TRAINING = Scenario("training", ("base",), stream=True, during_training=True)
+LOAD_ENGINE = "bench-load"
+LOAD_STEPS = "100000"  # far more than a phase lasts: the job is cancelled once the phase is over
 
 
 @dataclass
@@ -480,12 +529,19 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=300.0,
                         help="how long requests in flight at the end may take to finish (default 300)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="server's generation cap (0: the home's)")
+    parser.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure chat while a training job runs, against no job (default on)")
+    parser.add_argument("--train-clients", type=int, default=1, help="clients in the idle and training phases")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
     if args.url and not args.key:
         parser.error("--url needs --key")
     questions = load_questions()
+    train = args.train and not args.url
+    if args.train and args.url:
+        log("--url: no idle/training phases (they queue a training job in the server's home)")
     plan = [(BASE, n) for n in counts] + [(MIX, n) for n in counts if args.mix] + [(PLAIN, 1)]
+    plan += [(IDLE, args.train_clients), (TRAINING, args.train_clients)] if train else []
     models = list(dict.fromkeys(m for scenario, _ in plan for m in scenario.models))
     began = time.perf_counter()
     built: list[str] = []
@@ -512,7 +568,10 @@ def main() -> None:
             for scenario, n in plan:
                 log(f"{scenario.name}: {n} {'streamed' if scenario.stream else 'non-streamed'} client(s) on "
                     f"{'/'.join(scenario.models)} for {args.seconds:g} s ...")
+                job = start_training_load(home, args.grace) if scenario.during_training else None
                 results.append(run_phase(url, key, scenario, n, args.seconds, args.grace, questions))
+                if job is not None:
+                    stop_training_load(home, job)
                 if server is not None:
                     server.check_alive()
         finally:
@@ -528,12 +587,17 @@ def main() -> None:
     streaming, ratio = streaming_goal(results)
     goals = [*scaling_goals(results, BASE.name, 4), *scaling_goals(results, MIX.name, 3), streaming]
     print_table(results, goals)
+    versus_idle = training_vs_idle(results)
+    if versus_idle is not None:
+        log("\nchat while a training job runs, over chat with no job (same run): "
+            + ", ".join(f"{k} {v}x" for k, v in versus_idle.items() if v is not None))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     result: dict[str, Any] = {
         "url": "loopback" if not args.url else args.url, "seconds_per_phase": args.seconds,
         "max_new_tokens": args.max_new_tokens or "home", "cpu_count": os.cpu_count(), "load_average_1m": load,
         "mix": args.mix, "engines_built": built, "phases": [asdict(r) for r in results],
-        "streaming_ratio": ratio, "goals": [asdict(g) for g in goals], "goal_met": all(g.met for g in goals),
+        "streaming_ratio": ratio, "training_vs_idle": versus_idle, "goals": [asdict(g) for g in goals],
+        "goal_met": all(g.met for g in goals),
         "total_seconds": round(time.perf_counter() - began, 1),
     }
     print(json.dumps(result))
