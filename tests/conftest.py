@@ -123,17 +123,18 @@ class WebServer:
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, extra: list[str] | None = None) -> None:
         import time
         import urllib.request
 
-        log = open(self.home.parent / "serve.log", "w")  # noqa: SIM115 - open for the server's lifetime
-        self.process = subprocess.Popen([*ASSISTANT, "serve", "--home", str(self.home), "--port", str(self.port)],
-                                        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        log_file = self.home.parent / f"serve-{self.port}.log"
+        log = open(log_file, "w")  # noqa: SIM115 - open for the server's lifetime
+        self.process = subprocess.Popen([*ASSISTANT, "serve", "--home", str(self.home), "--port", str(self.port),
+                                         *(extra or [])], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {(self.home.parent / 'serve.log').read_text()[-2000:]}")
+                raise RuntimeError(f"the server exited: {log_file.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.url}/login", timeout=2) as resp:
                     if resp.status == 200:

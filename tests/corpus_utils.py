@@ -63,6 +63,19 @@ def write_corpus(folder: Path, n_files: int = 5, paragraphs: int = 3, seed: int 
     return files
 
 
+def handbook_corpus(folder: Path) -> Path:
+    """Four small handbooks of facts (doc_type kms_fact, golden answers): enough for `datagen sft` to make rows."""
+    folder.mkdir()
+    topics = {"safety": "site inspections and incident reports", "pricing": "the rate card and discounts",
+              "staffing": "the bid team and its roles", "offices": "where the regional offices are"}
+    for name, about in topics.items():
+        sections = "\n\n".join(f"## {name.title()} part {i}\n\nThis part covers {about}, item {i}: "
+                                + " ".join(f"{name}-{i}-{j}" for j in range(12)) for i in range(4))
+        (folder / f"{name}.md").write_text(f"# {name.title()} handbook\n\n{sections}\n")
+    (folder / "_meta.yaml").write_text("doc_type: kms_fact\n")
+    return folder
+
+
 def chroma_entries(home: Path, chroma_url: str | None = None, collection: str = "documents") -> dict[str, Any]:
     col = open_collection(open_client(chroma_url, home / "chroma"), collection)
     got = col.get(include=["metadatas", "documents"])

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ASSISTANT, ROOT, free_port, job_show, queue_job, run_cli
+from tests.corpus_utils import handbook_corpus
 from tests.llm_fixtures import make_tiny_base
 
 pytest.importorskip("ray", reason='Ray is an optional extra: pip install ".[ray]" (`make test` installs it)')
@@ -44,18 +45,6 @@ def ray_head() -> Iterator[str]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _corpus(folder: Path) -> Path:
-    folder.mkdir()
-    topics = {"safety": "site inspections and incident reports", "pricing": "the rate card and discounts",
-              "staffing": "the bid team and its roles", "offices": "where the regional offices are"}
-    for name, about in topics.items():
-        sections = "\n\n".join(f"## {name.title()} part {i}\n\nThis part covers {about}, item {i}: "
-                               + " ".join(f"{name}-{i}-{j}" for j in range(12)) for i in range(4))
-        (folder / f"{name}.md").write_text(f"# {name.title()} handbook\n\n{sections}\n")
-    (folder / "_meta.yaml").write_text("doc_type: kms_fact\n")  # facts: golden answers for SFT rows
-    return folder
-
-
 @pytest.mark.slow
 def test_datagen_and_training_run_as_ray_tasks_and_a_cancel_stops_one(
         make_home, tmp_path: Path, shared_models: Path, chroma_server: str, ray_head: str) -> None:
@@ -65,7 +54,7 @@ def test_datagen_and_training_run_as_ray_tasks_and_a_cancel_stops_one(
                             f'[indexing]\nchroma_url = "{chroma_server}"\n'
                             f'[jobs]\nrunner = "ray"\nray_address = "{ray_head}"\npoll_seconds = 0.2\n'
                             'cancel_grace_seconds = 0\n')
-    res = run_cli("index", str(_corpus(tmp_path / "handbooks")), home=home)
+    res = run_cli("index", str(handbook_corpus(tmp_path / "handbooks")), home=home)
     assert res.returncode == 0, res.stderr
     worker = subprocess.Popen([*ASSISTANT, "worker", "--home", str(home), "--concurrency", "2"], cwd=ROOT,
                               env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
