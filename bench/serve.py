@@ -96,11 +96,12 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def cli(*args: str, home: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
-    """Run the real `assistant` command; its stdout, or exit with its error."""
+def cli(*args: str, home: Path, stdin: str | None = None, env: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (0,)) -> str:
+    """Run the real `assistant` command; its stdout, or exit with its error (an exit status not in `ok`)."""
     res = subprocess.run([*ASSISTANT, *args, "--home", str(home)], capture_output=True, text=True, input=stdin,
                          cwd=ROOT, env={**os.environ, **(env or {})})
-    if res.returncode != 0:
+    if res.returncode not in ok:
         raise SystemExit(f"`assistant {' '.join(args)}` failed ({res.returncode}):\n{res.stderr[-2000:]}")
     return res.stdout
 
@@ -147,10 +148,10 @@ def start_training_load(home: Path, timeout: float) -> int:
 
 
 def stop_training_load(home: Path, job: int) -> None:
+    """Cancel the job and wait for it to end (`jobs wait` exits 3 for a cancelled job)."""
     cli("jobs", "cancel", str(job), "--json", home=home)
-    res = subprocess.run([*ASSISTANT, "jobs", "wait", str(job), "--timeout", "300", "--home", str(home)],
-                         capture_output=True, text=True, cwd=ROOT)
-    log(f"  training job {job} cancelled: {res.stdout.strip()[-200:]}")
+    doc = json.loads(cli("jobs", "wait", str(job), "--timeout", "300", "--json", home=home, ok=(0, 3)))
+    log(f"  training job {job}: {doc['state']}")
 
 
 def training_vs_idle(results: list[PhaseResult]) -> dict[str, float | None] | None:
