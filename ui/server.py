@@ -54,12 +54,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     import gradio as gr
 
     from ui.api import router
+    from ui.document_routes import router as document_router
     from ui.web import CSS, build_blocks
 
     services = services or Services(settings)
     app = FastAPI(title="Enterprise assistant", docs_url="/v1/docs", openapi_url="/v1/openapi.json")
     app.state.services = services
     app.include_router(router)
+    app.include_router(document_router)
     _add_health(app)
     _add_pages(app, settings)
 
@@ -146,14 +148,6 @@ def _add_pages(app: FastAPI, settings: Settings) -> None:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
-
-    @app.get("/document", include_in_schema=False)
-    def document(user: SessionUser, services: ServicesDep, source: str) -> Response:
-        """A cited file, for a signed-in user allowed to see it (the same groups rule as retrieval)."""
-        if user is None:
-            return JSONResponse({"error": "sign in first"}, status_code=401)
-        path = services.documents.source_file(user, source)
-        return FileResponse(path, filename=path.name, content_disposition_type="inline")
 
     @app.get("/reports/{report_id}/{name:path}", include_in_schema=False)
     def report(user: SessionUser, services: ServicesDep, report_id: str, name: str) -> Response:
