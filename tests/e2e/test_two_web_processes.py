@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import ASSISTANT, ROOT, WebServer, free_port, run_cli
 from tests.corpus_utils import handbook_corpus
-from tests.e2e.test_web import browser, wait_until  # noqa: F401 - the browser fixture
+from tests.e2e.browser import wait_until
 from tests.postgres import postgres_server  # noqa: F401
 
 JOBS = 20
