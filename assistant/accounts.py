@@ -61,17 +61,39 @@ class AuthError(AccountError):
     kind: Kind = "denied"
 
 
+SIGN_INS = ("password", "oidc", "header")
+# The password hash of an account that signs in elsewhere (identity provider, trusted proxy): it matches
+# no password, so our form never lets it in.
+NO_PASSWORD = "!"
+DISABLED = "this account is disabled; ask an administrator"
+
+
 @dataclass(frozen=True)
 class User:
     name: str
     role: str
     groups: tuple[str, ...]
+    disabled: bool = False
+    sign_in: str = "password"
 
     def can(self, permission: str) -> bool:
-        return permission in PERMISSIONS.get(self.role, set())
+        return not self.disabled and permission in PERMISSIONS.get(self.role, set())
 
     def to_json(self) -> dict[str, Any]:
-        return {"user": self.name, "role": self.role, "groups": list(self.groups)}
+        return {"user": self.name, "role": self.role, "groups": list(self.groups), "disabled": self.disabled,
+                "sign_in": self.sign_in}
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """What `users set` changes; None leaves that field as it is."""
+
+    role: str | None = None
+    groups: list[str] | None = None
+    disabled: bool | None = None
+
+    def is_empty(self) -> bool:
+        return self.role is None and self.groups is None and self.disabled is None
 
 
 def hash_password(password: str, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
@@ -143,7 +165,7 @@ def _check_password(password: str) -> str:
 
 
 def _user(row: Any) -> User:
-    return User(row.name, row.role, tuple(row.groups or ()))
+    return User(row.name, row.role, tuple(row.groups or ()), bool(row.disabled), row.sign_in or "password")
 
 
 class Accounts:
@@ -185,6 +207,9 @@ class Accounts:
     def set_password(self, name: str, password: str, *, actor: str | None = None) -> None:
         """A new password; the user's open sessions end (API keys stay: revoke them by removing keys)."""
         _check_password(password)
+        account = self.get(name)
+        if account is not None and account.sign_in != "password":
+            raise AccountError(f"{name} signs in with {account.sign_in}: there is no password here to change")
         with self.db.engine.begin() as conn:
             res = conn.execute(update(users).where(users.c.name == name).values(password_hash=hash_password(password)))
             if res.rowcount == 0:
@@ -192,6 +217,62 @@ class Accounts:
             conn.execute(delete(sessions).where(sessions.c.user == name))
             conn.execute(delete(login_failures).where(login_failures.c.name == name))
         self.db.audit(actor, "user.password", name)
+
+    def update_user(self, name: str, change: UserChange, *, actor: str | None = None) -> User:
+        """Change a user's role, groups or whether they may sign in. Disabling ends their sessions and
+        revokes their API keys at once; re-enabled, they sign in again and need a new key."""
+        values: dict[str, Any] = {}
+        if change.role is not None:
+            values["role"] = _check_role(change.role)
+        if change.groups is not None:
+            values["groups"] = _check_groups(change.groups)
+        if change.disabled is not None:
+            values["disabled"] = int(change.disabled)
+        if not values:
+            raise AccountError("nothing to change: give a role, groups, or disable/enable")
+        with self.db.engine.begin() as conn:
+            if conn.execute(update(users).where(users.c.name == name).values(**values)).rowcount == 0:
+                raise AccountError(f"no user {name!r}")
+            if change.disabled:
+                conn.execute(delete(sessions).where(sessions.c.user == name))
+                conn.execute(delete(api_keys).where(api_keys.c.user == name))
+        detail = " ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in values.items())
+        self.db.audit(actor, "user.set", f"{name} {detail}")
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def sign_in_external(self, name: str, role: str, groups: list[str], sign_in: str) -> User:
+        """The account of someone the identity provider (or trusted proxy) vouched for: created at their
+        first sign-in, its role and groups replaced by the provider's at each one. A password account of
+        the same name is never taken over, and a disabled account stays out."""
+        _check_name(name)
+        _check_role(role)
+        clean_groups = _check_groups(groups)
+        if sign_in not in SIGN_INS[1:]:
+            raise AccountError(f"unknown sign-in {sign_in!r}")
+        existing = self.get(name)
+        if existing is not None and existing.sign_in != sign_in:
+            raise AuthError(f"the account {name!r} signs in with {existing.sign_in}, not {sign_in}; "
+                            "an administrator can rename or remove one of them")
+        if existing is not None and existing.disabled:
+            raise AuthError(DISABLED)
+        if existing is not None and (existing.role, existing.groups) == (role, tuple(clean_groups)):
+            return existing  # the common case, every request behind a proxy: no write
+        if existing is None:
+            try:
+                with self.db.engine.begin() as conn:
+                    conn.execute(insert(users).values(name=name, role=role, groups=clean_groups,
+                                                      password_hash=NO_PASSWORD, created=now_iso(), sign_in=sign_in))
+            except IntegrityError:  # signed in twice at once: the other request made it, updated below
+                existing = self.get(name)
+        with self.db.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.name == name, users.c.sign_in == sign_in)
+                         .values(role=role, groups=clean_groups))
+        if existing is None or (existing.role, existing.groups) != (role, tuple(clean_groups)):
+            self.db.audit(name, f"user.{sign_in}", f"{name} role={role} groups={','.join(clean_groups)}"
+                          + (" (new)" if existing is None else ""))
+        return User(name, role, tuple(clean_groups), False, sign_in)
 
     def get(self, name: str) -> User | None:
         with self.db.engine.connect() as conn:
@@ -226,6 +307,8 @@ class Accounts:
         # Always one scrypt: an unknown user takes as long as a wrong password.
         ok = verify_password(password if ok_shape else "", row.password_hash if row else _DUMMY_HASH)
         if row is not None and ok and ok_shape:
+            if row.disabled:  # the right password: saying so reveals nothing the person did not know
+                raise AuthError(DISABLED)
             with self.db.engine.begin() as conn:
                 conn.execute(delete(login_failures).where(login_failures.c.name == key))
             # A successful login is audited by the caller (it knows where it came from); failures here.
@@ -274,7 +357,7 @@ class Accounts:
             return None
         digest = _sha256(token)
         q = (select(users, sessions.c.expires).join(sessions, sessions.c.user == users.c.name)
-             .where(sessions.c.token_hash == digest))
+             .where(sessions.c.token_hash == digest, users.c.disabled == 0))
         with self.db.engine.connect() as conn:
             row = conn.execute(q).first()
         if row is None:
@@ -293,8 +376,11 @@ class Accounts:
 
     # -- API keys -----------------------------------------------------------------------------
     def new_api_key(self, name: str, *, actor: str | None = None) -> str:
-        if self.get(name) is None:
+        account = self.get(name)
+        if account is None:
             raise AccountError(f"no user {name!r}")
+        if account.disabled:
+            raise AccountError(f"{name} is disabled: enable the account first (`assistant users set {name} --enable`)")
         key = "sk-" + secrets.token_urlsafe(32)
         with self.db.engine.begin() as conn:
             conn.execute(insert(api_keys).values(key_hash=_sha256(key), user=name, created=now_iso()))
@@ -305,7 +391,7 @@ class Accounts:
         if not key or not isinstance(key, str):
             return None
         q = (select(users).join(api_keys, api_keys.c.user == users.c.name)
-             .where(api_keys.c.key_hash == _sha256(key)))
+             .where(api_keys.c.key_hash == _sha256(key), users.c.disabled == 0))
         with self.db.engine.connect() as conn:
             row = conn.execute(q).first()
         return _user(row) if row else None

@@ -66,6 +66,20 @@ users = Table(
     Column("groups", JSON, nullable=False),
     Column("password_hash", String(255), nullable=False),
     Column("created", String(32), nullable=False),
+    # Revision 0003: an admin can disable an account (it keeps its history); how the account signs in:
+    # "password" (ours), "oidc" (the identity provider, no password here) or "header" (a trusted proxy).
+    Column("disabled", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("sign_in", String(16), nullable=False, default="password", server_default=text("'password'")),
+)
+
+# Revision 0003: single sign-on requests in flight (OpenID Connect's state, nonce and PKCE verifier),
+# in the database so that the callback may reach any web process. Only the state's sha256 is stored.
+sign_in_requests = Table(
+    "sign_in_requests", metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("nonce", String(128), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
+    Column("expires", Float, nullable=False),
 )
 
 # Only sha256 digests of session tokens and API keys are stored: a copy of the database does not

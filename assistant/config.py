@@ -243,6 +243,98 @@ class LoggingSettings(BaseModel):
         return level
 
 
+class OidcSettings(BaseModel):
+    """Single sign-on with an OpenID Connect provider (Keycloak, Entra ID, Okta, Google, Authentik…):
+    the sign-in page offers "Sign in with DISPLAY_NAME" once `issuer` and `client_id` are set."""
+
+    issuer: str | None = Field(None, description="the provider's issuer URL (its /.well-known/openid-configuration "
+                               "is read from there), e.g. https://login.example.com/realms/staff")
+    client_id: str | None = Field(None, description="this application's client id at the provider")
+    client_secret: str | None = Field(
+        None, description="the client's secret; better in the environment (ASSISTANT_AUTH__OIDC__CLIENT_SECRET) "
+        "or a file (client_secret_file) than in config.toml")
+    client_secret_file: Path | None = Field(None, description="a file whose first line is the client secret")
+    display_name: str = Field("your company account", description="shown on the button: Sign in with …")
+    scopes: str = Field("openid profile email", description="the scopes asked for (openid is required)")
+    username_claim: str = Field("preferred_username", description="the claim that names the account "
+                                "(falls back to email, then sub)")
+    groups_claim: str = Field("groups", description="the claim holding the user's groups: a list of strings")
+    role_claim: str | None = Field(None, description="a claim holding role names, looked up in [auth] role_map "
+                                   "beside the groups; unset = the groups only")
+    redirect_url: str | None = Field(
+        None, description="the callback URL registered at the provider; unset = this server's own "
+        "/login/oidc/callback as the browser reached it (set it behind a proxy that rewrites the host)")
+    timeout_s: float = Field(10.0, gt=0, description="how long to wait for the provider's answers")
+
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.client_id)
+
+    def secret(self) -> str | None:
+        """The client secret: the setting (or its environment variable), else the first line of the file."""
+        if self.client_secret:
+            return self.client_secret
+        if self.client_secret_file is None:
+            return None
+        try:
+            return self.client_secret_file.expanduser().read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as err:
+            raise ConfigError(f"auth.oidc.client_secret_file {self.client_secret_file}: cannot read a secret "
+                              f"from it ({err})") from err
+
+
+class AuthSettings(BaseModel):
+    """Who may sign in and how. Our own password accounts stay (small sites, break-glass admins); people
+    from an identity provider (`[auth.oidc]`) or a trusted proxy (`trusted_header_user`) get an account at
+    their first sign-in whose role and groups follow the provider's at every sign-in."""
+
+    password_sign_in: bool = Field(True, description="offer our own user name and password form")
+    oidc: OidcSettings = OidcSettings()
+    role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="provider group (or role-claim value) -> our role (staff, evaluator, admin); the highest "
+        "wins, e.g. {\"assistant-admins\" = \"admin\"}")
+    default_role: str = Field("staff", description="the role of someone no role_map entry matches; \"\" = refuse "
+                              "them")
+    group_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="provider group -> our group (which restricted documents they see); empty = the provider's "
+        "groups are ours as they are; otherwise only mapped groups count")
+    trusted_header_user: str | None = Field(
+        None, description="behind an authenticating proxy (oauth2-proxy…): the request header naming the user, "
+        "e.g. X-Forwarded-User; only honoured from trusted_proxies")
+    trusted_header_groups: str | None = Field(None, description="the header with the user's comma-separated groups")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="addresses or networks (CIDR) of the proxies whose headers are believed")
+
+    @field_validator("role_map")
+    @classmethod
+    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {k: v for k, v in value.items() if v not in ("staff", "evaluator", "admin")}
+        if bad:
+            raise ValueError(f"unknown roles {bad}: map groups onto staff, evaluator or admin")
+        return value
+
+    @field_validator("default_role")
+    @classmethod
+    def _known_default(cls, value: str) -> str:
+        if value not in ("", "staff", "evaluator", "admin"):
+            raise ValueError(f"unknown role {value!r}: staff, evaluator, admin, or \"\" to refuse")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as err:
+                raise ValueError(f"{item!r} is not an address or network ({err})") from err
+        return value
+
+
 class DatabaseSettings(BaseModel):
     """The application database (users, sessions, keys, history, jobs, audit log), migrated by alembic."""
 
@@ -282,6 +374,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = JobsSettings()
     logging: LoggingSettings = LoggingSettings()
     database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
     database_url: str | None = Field(
         None, description="SQLAlchemy URL (the older spelling of [database] url, which wins when both are set); "
         "unset = SQLite in HOME/app.db",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from assistant.services import Services, User
+from assistant.services import AuthError, Services, User
 from ui.openai_errors import unauthorized
 
 SESSION_COOKIE = "assistant_session"
@@ -21,8 +21,14 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def session_user_of(services: Services, request: Request) -> User | None:
-    """The signed-in user of a page request (also used outside routes: the middleware, Gradio's auth)."""
-    return services.users.session_user(request.cookies.get(SESSION_COOKIE))
+    """The signed-in user of a page request (also used outside routes: the middleware, Gradio's auth): the
+    one a trusted proxy's headers name ([auth] trusted_header_user), else the session cookie's."""
+    peer = request.client.host if request.client else None
+    try:
+        proxied = services.users.proxy_user(peer, request.headers)
+    except AuthError:  # a disabled account behind the proxy: signed out, like a disabled session
+        return None
+    return proxied or services.users.session_user(request.cookies.get(SESSION_COOKIE))
 
 
 def get_session_user(request: Request, services: ServicesDep) -> User | None:

@@ -26,7 +26,10 @@ _LOGIN_PAGE = """<!doctype html>
 <style>
  body {{ font-family: system-ui, sans-serif; background: #f4f5f7; display: flex; justify-content: center;
         align-items: center; min-height: 100vh; margin: 0; }}
- form {{ background: #fff; padding: 2rem 2.5rem; border-radius: 10px; box-shadow: 0 2px 12px #0002; width: 320px; }}
+ main {{ background: #fff; padding: 2rem 2.5rem; border-radius: 10px; box-shadow: 0 2px 12px #0002; width: 320px; }}
+ .sso {{ display: block; text-align: center; padding: .6rem; border-radius: 6px; background: #1f2937; color: #fff;
+        text-decoration: none; }}
+ .or {{ text-align: center; margin: 1rem 0 0; }}
  h1 {{ font-size: 1.3rem; margin: 0 0 1.2rem; }}
  label {{ display: block; font-size: .9rem; margin: .8rem 0 .3rem; }}
  input {{ width: 100%; box-sizing: border-box; padding: .55rem; border: 1px solid #bbb; border-radius: 6px; }}
@@ -35,19 +38,30 @@ _LOGIN_PAGE = """<!doctype html>
  .error {{ color: #b91c1c; background: #fee2e2; padding: .5rem .7rem; border-radius: 6px; font-size: .9rem; }}
  .note {{ color: #555; font-size: .85rem; }}
 </style></head>
-<body><form method="post" action="/login">
+<body><main>
  <h1>Enterprise assistant</h1>
  {message}
+ {sso}
+ {password}
+</main></body></html>"""
+
+_PASSWORD_FORM = """<form method="post" action="/login">
  <label for="username">User name</label><input id="username" name="username" autocomplete="username" autofocus>
  <label for="password">Password</label>
  <input id="password" name="password" type="password" autocomplete="current-password">
  <button type="submit">Sign in</button>
-</form></body></html>"""
+</form>"""
+_SSO_BUTTON = '<a class="sso" id="sign-in-sso" href="/login/oidc">Sign in with {name}</a>'
+OIDC_STATE_COOKIE = "assistant_oidc_state"
 
 
-def _login_page(message: str = "", status: int = 200) -> HTMLResponse:
+def _login_page(options: dict, message: str = "", status: int = 200) -> HTMLResponse:
     block = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
-    return HTMLResponse(_LOGIN_PAGE.format(message=block), status_code=status)
+    sso = _SSO_BUTTON.format(name=html.escape(options["oidc"])) if options["oidc"] else ""
+    if sso and options["password"]:
+        sso += '<p class="note or">or with a password of this site</p>'
+    page = _LOGIN_PAGE.format(message=block, sso=sso, password=_PASSWORD_FORM if options["password"] else "")
+    return HTMLResponse(page, status_code=status)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -125,21 +139,53 @@ def _add_health(app: FastAPI) -> None:
 def _add_pages(app: FastAPI, settings: Settings) -> None:
     """Sign-in and sign-out, and the files a page links to (cited documents, evaluation reports)."""
 
+    def signed_in(token: str) -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                            max_age=int(settings.web.session_hours * 3600))
+        return response
+
     @app.get("/login", include_in_schema=False)
-    def login_form(user: SessionUser, expired: int = 0) -> Response:
+    def login_form(user: SessionUser, services: ServicesDep, expired: int = 0) -> Response:
         if user:
             return RedirectResponse("/", status_code=303)
-        return _login_page("Your session has expired; please sign in again." if expired else "")
+        message = "Your session has expired; please sign in again." if expired else ""
+        return _login_page(services.users.sign_in_options(), message)
 
     @app.post("/login", include_in_schema=False)
     def login(services: ServicesDep, username: str = Form(""), password: str = Form("")) -> Response:
         try:
-            _user, token = services.users.login(username, password)
+            _user, token = services.users.password_login(username, password)
         except AuthError as err:
-            return _login_page(str(err), status=401)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
-                            max_age=int(settings.web.session_hours * 3600))
+            return _login_page(services.users.sign_in_options(), str(err), status=401)
+        return signed_in(token)
+
+    def callback_url(request: Request) -> str:
+        return settings.auth.oidc.redirect_url or str(request.url_for("oidc_callback"))
+
+    @app.get("/login/oidc", include_in_schema=False)
+    def oidc_start(request: Request, services: ServicesDep) -> Response:
+        """To the identity provider; the state also waits in a cookie, so the answer must come back to this
+        browser (a sign-in link sent to someone else does not sign them in as you)."""
+        try:
+            url, state = services.users.oidc_start(callback_url(request))
+        except UserError as err:
+            return _login_page(services.users.sign_in_options(), str(err), status=HTTP_STATUS[err.kind])
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(OIDC_STATE_COOKIE, state, httponly=True, samesite="lax", max_age=600,
+                            path="/login/oidc")
+        return response
+
+    @app.get("/login/oidc/callback", include_in_schema=False, name="oidc_callback")
+    def oidc_callback(request: Request, services: ServicesDep) -> Response:
+        try:
+            _user, token = services.users.oidc_finish(callback_url(request), dict(request.query_params),
+                                                      request.cookies.get(OIDC_STATE_COOKIE))
+        except UserError as err:
+            response = _login_page(services.users.sign_in_options(), str(err), status=HTTP_STATUS[err.kind])
+        else:
+            response = signed_in(token)
+        response.delete_cookie(OIDC_STATE_COOKIE, path="/login/oidc")
         return response
 
     @app.get("/logout", include_in_schema=False)
@@ -159,4 +205,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     import uvicorn
 
     app = create_app(settings)
-    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning")
+    # Behind an authenticating proxy the peer's own address decides whether its headers are believed:
+    # uvicorn must not replace it with the X-Forwarded-For the proxy (or anyone) sends.
+    proxy_headers = not settings.auth.trusted_header_user
+    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning",
+                proxy_headers=proxy_headers)

@@ -1,4 +1,4 @@
-"""Users on the command line: `users add|password|key|list|remove` and `audit` (`assistant.services.users`).
+"""Users on the command line: `users add|set|password|key|list|remove` and `audit` (`assistant.services.users`).
 
 Accounts of the web app and the API. These commands never touch the index or a model, so they stay quick.
 """
@@ -23,7 +23,7 @@ from assistant.cli.common import (
     new_app,
     services,
 )
-from assistant.services import operator
+from assistant.services import UserChange, operator
 
 users_app = new_app("User accounts of the web UI and the API.", name="users", no_args_is_help=True)
 
@@ -62,6 +62,36 @@ def add(
     else:
         groups_text = ", ".join(user.groups) or "all unrestricted documents"
         typer.echo(f"added {user.name} ({user.role}; groups: {groups_text})")
+
+
+@users_app.command("set")
+def set_user(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str | None, typer.Option("--role", help=f"A new role: {', '.join(ROLES)}.")] = None,
+    groups: Annotated[
+        str | None,
+        typer.Option("--groups", help="The new comma-separated groups (replacing the old ones); \"\" for none."),
+    ] = None,
+    disable: Annotated[
+        bool | None,
+        typer.Option("--disable/--enable",
+                     help="--disable: no more sign-ins; open sessions and API keys end at once. --enable: undo it."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Act as this account (admins only); without it, the operator.")
+    ] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a user's role, groups, or whether they may sign in (the change applies to open sessions at once)."""
+    svc = services(home)
+    group_list = None if groups is None else [g for g in groups.split(",") if g.strip()]
+    changed = svc.users.set(acting_user(svc, user), name, UserChange(role, group_list, disable))
+    if as_json:
+        emit_json(changed.to_json())
+    else:
+        state = "disabled" if changed.disabled else "enabled"
+        typer.echo(f"{changed.name}: {changed.role}; groups: {', '.join(changed.groups) or '-'}; {state}")
 
 
 @users_app.command("password")
@@ -105,9 +135,9 @@ def list_users(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if not found:
         err_console.print("no users yet: add one with `assistant users add NAME --role admin`")
         return
-    table = Table("user", "role", "groups")
+    table = Table("user", "role", "groups", "sign-in", "state")
     for u in found:
-        table.add_row(u.name, u.role, ", ".join(u.groups))
+        table.add_row(u.name, u.role, ", ".join(u.groups), u.sign_in, "disabled" if u.disabled else "enabled")
     Console().print(table)
 
 

@@ -14,7 +14,7 @@ and the libraries. Long work takes a `Work` per call (`assistant.work`).
 
 from __future__ import annotations
 
-from assistant.accounts import AuthError, User
+from assistant.accounts import AuthError, User, UserChange
 from assistant.appdb import AppDB
 from assistant.chat import NOT_FOUND, Answer
 from assistant.components import DEMO_CORPUS, DEMO_QUESTIONS, Components, Viewer
@@ -65,6 +65,6 @@ class Services:
 __all__ = [
     "DEMO_CORPUS", "DEMO_QUESTIONS", "NOT_FOUND", "UPLOAD_FIELDS", "Answer", "AuthError", "ChatRequest", "DPOOptions",
     "DatagenRequest", "EvalOptions", "GenerationOptions", "Job", "RecipeField", "SFTOptions", "Services",
-    "TrainRequest", "TurnDone", "User", "Viewer", "Worker", "WorkerOptions", "about", "may_see", "operator",
-    "recipe_fields", "require", "viewer_of",
+    "TrainRequest", "TurnDone", "User", "UserChange", "Viewer", "Worker", "WorkerOptions", "about", "may_see",
+    "operator", "recipe_fields", "require", "viewer_of",
 ]

@@ -3,15 +3,18 @@ only they read the audit log; the accounts store writes its audit rows itself.""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
 
-from assistant.accounts import ROLES, AccountError, User
+from assistant.accounts import ROLES, AccountError, AuthError, User, UserChange
 from assistant.appdb import audit_log
 from assistant.demo_accounts import ensure_demo_accounts
 from assistant.errors import InputError, NotFound
 from assistant.services.base import ServiceContext, require
+from assistant.sso import OidcSignIn, proxy_identity
 
 
 class UsersService:
@@ -24,6 +27,42 @@ class UsersService:
         user = self.ctx.accounts.authenticate(name.strip(), password)
         self.ctx.db.audit(user.name, "login")
         return user, self.ctx.accounts.create_session(user)
+
+    def sign_in_options(self) -> dict[str, Any]:
+        """What the sign-in page offers: {"password": bool, "oidc": the button's provider name or None}."""
+        auth = self.ctx.settings.auth
+        return {"password": auth.password_sign_in, "oidc": auth.oidc.display_name if auth.oidc.enabled() else None}
+
+    def password_login(self, name: str, password: str) -> tuple[User, str]:
+        """`login`, unless the site turned our password form off ([auth] password_sign_in = false)."""
+        if not self.ctx.settings.auth.password_sign_in:
+            raise AuthError("this site signs in through its identity provider only")
+        return self.login(name, password)
+
+    @functools.cached_property
+    def _oidc(self) -> OidcSignIn:
+        if not self.ctx.settings.auth.oidc.enabled():
+            raise NotFound("single sign-on is not configured here ([auth.oidc] issuer and client_id)")
+        return OidcSignIn(self.ctx.settings.auth, self.ctx.db)
+
+    def oidc_start(self, redirect_uri: str) -> tuple[str, str]:
+        """(the identity provider's sign-in URL to send the browser to, the state the browser keeps)."""
+        return self._oidc.start(redirect_uri)
+
+    def oidc_finish(self, redirect_uri: str, params: Mapping[str, str], browser_state: str | None) -> tuple[User, str]:
+        """The provider's redirect back: (the account, now matching the provider's groups, a session token)."""
+        identity = self._oidc.finish(redirect_uri, params, browser_state)
+        user = self.ctx.accounts.sign_in_external(identity.name, identity.role, list(identity.groups), "oidc")
+        self.ctx.db.audit(user.name, "login", "oidc")
+        return user, self.ctx.accounts.create_session(user)
+
+    def proxy_user(self, peer: str | None, headers: Mapping[str, str]) -> User | None:
+        """The user a trusted proxy's headers name ([auth] trusted_header_user), or None (header mode off, a
+        peer not among trusted_proxies, no header); a disabled account is refused with AuthError."""
+        identity = proxy_identity(self.ctx.settings.auth, peer, headers)
+        if identity is None:
+            return None
+        return self.ctx.accounts.sign_in_external(identity.name, identity.role, list(identity.groups), "header")
 
     def session_user(self, token: str | None) -> User | None:
         return self.ctx.accounts.session_user(token) if token else None
@@ -64,6 +103,14 @@ class UsersService:
         if self.ctx.accounts.get(name) is None:
             raise AccountError(f"no user {name!r}")
         self.ctx.accounts.set_password(name, password, actor=user.name)
+
+    def set(self, user: User, name: str, change: UserChange) -> User:
+        """Change an account's role, groups or whether it may sign in (disabling ends its sessions and keys
+        at once). An admin cannot disable or demote themselves: a site must not lose its last way in."""
+        require(user, "users")
+        if name == user.name and (change.disabled or (change.role not in (None, "admin"))):
+            raise AccountError("you cannot disable or demote your own account; ask another admin")
+        return self.ctx.accounts.update_user(name, change, actor=user.name)
 
     def new_key(self, user: User, name: str) -> str:
         require(user, "users")

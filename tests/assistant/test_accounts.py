@@ -10,7 +10,17 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from assistant.accounts import BAD_LOGIN, PERMISSIONS, ROLES, AccountError, Accounts, AuthError, User
+from assistant.accounts import (
+    BAD_LOGIN,
+    DISABLED,
+    PERMISSIONS,
+    ROLES,
+    AccountError,
+    Accounts,
+    AuthError,
+    User,
+    UserChange,
+)
 from assistant.appdb import AppDB, sessions, users
 from assistant.cli.users import users_app
 from tests.conftest import run_cli
@@ -191,6 +201,64 @@ def test_new_password_replaces_old_and_ends_sessions(accts: Accounts) -> None:
         accts.set_password("nobody", "long enough")
 
 
+def test_users_set_changes_role_and_groups_for_open_sessions(accts: Accounts, db: AppDB) -> None:
+    user = accts.add_user("alice", "staff", ["sales"], "correct horse")
+    token, key = accts.create_session(user), accts.new_api_key("alice")
+    changed = accts.update_user("alice", UserChange(role="evaluator", groups=["board", "sales"]), actor="root")
+    assert changed == User("alice", "evaluator", ("board", "sales"))
+    # The open session and the key see the new role and groups at once.
+    assert accts.session_user(token) == changed and accts.user_for_api_key(key) == changed
+    assert accts.update_user("alice", UserChange(groups=[])).groups == ()
+    with pytest.raises(AccountError, match="unknown role 'root'"):
+        accts.update_user("alice", UserChange(role="root"))
+    with pytest.raises(AccountError, match="bad group name"):
+        accts.update_user("alice", UserChange(groups=["no spaces allowed"]))
+    with pytest.raises(AccountError, match="nothing to change"):
+        accts.update_user("alice", UserChange())
+    with pytest.raises(AccountError, match="no user 'nobody'"):
+        accts.update_user("nobody", UserChange(role="staff"))
+    entry = [e for e in db.audit_entries() if e["action"] == "user.set"][-1]  # the first change
+    assert entry["actor"] == "root" and "role=evaluator" in entry["detail"] and "board,sales" in entry["detail"]
+
+
+def test_disabling_ends_sessions_and_keys_at_once(accts: Accounts) -> None:
+    user = accts.add_user("alice", "staff", None, "correct horse")
+    token, key = accts.create_session(user), accts.new_api_key("alice")
+    disabled = accts.update_user("alice", UserChange(disabled=True))
+    assert disabled.disabled and not disabled.can("chat")
+    assert accts.session_user(token) is None and accts.user_for_api_key(key) is None
+    with pytest.raises(AuthError, match=DISABLED):  # the right password: told why, not "wrong password"
+        accts.authenticate("alice", "correct horse")
+    with pytest.raises(AuthError, match=BAD_LOGIN):
+        accts.authenticate("alice", "wrong password")
+    with pytest.raises(AccountError, match="enable the account first"):
+        accts.new_api_key("alice")
+    accts.update_user("alice", UserChange(disabled=False))
+    assert accts.authenticate("alice", "correct horse") == user
+    assert accts.user_for_api_key(key) is None, "a re-enabled account needs a new key"
+
+
+def test_external_sign_in_creates_then_follows_the_provider(accts: Accounts, db: AppDB) -> None:
+    first = accts.sign_in_external("olivia", "staff", ["board"], "oidc")
+    assert first == User("olivia", "staff", ("board",), False, "oidc")
+    with pytest.raises(AuthError, match=BAD_LOGIN):  # no password of ours lets an SSO account in
+        accts.authenticate("olivia", "!")
+    # Each sign-in replaces role and groups with what the provider says now.
+    assert accts.sign_in_external("olivia", "admin", [], "oidc") == User("olivia", "admin", (), False, "oidc")
+    with pytest.raises(AccountError, match="no password here"):
+        accts.set_password("olivia", "correct horse")
+    accts.update_user("olivia", UserChange(disabled=True))
+    with pytest.raises(AuthError, match=DISABLED):
+        accts.sign_in_external("olivia", "staff", [], "oidc")
+    # A password account is never taken over by a provider's user of the same name.
+    accts.add_user("root-admin", "admin", None, "correct horse")
+    with pytest.raises(AuthError, match="signs in with password, not oidc"):
+        accts.sign_in_external("root-admin", "admin", [], "oidc")
+    assert accts.get("root-admin") == User("root-admin", "admin", ())
+    actions = [e["action"] for e in db.audit_entries()]
+    assert actions.count("user.oidc") == 2
+
+
 def test_add_user_validation(accts: Accounts) -> None:
     accts.add_user("alice", "staff", ["sales", " sales ", ""], "correct horse")
     assert accts.get("alice") == User("alice", "staff", ("sales",))
@@ -219,7 +287,8 @@ def test_role_permissions() -> None:
     assert evaluator.can("reports") and not evaluator.can("documents") and not evaluator.can("jobs:all")
     assert all(admin.can(p) for p in ("chat", "documents", "users", "engines", "reports", "jobs:all"))
     assert not User("u", "unknown", ()).can("chat")
-    assert admin.to_json() == {"user": "u", "role": "admin", "groups": []}
+    assert admin.to_json() == {"user": "u", "role": "admin", "groups": [], "disabled": False,
+                             "sign_in": "password"}
 
 
 def test_changes_are_audited(accts: Accounts, db: AppDB) -> None:
@@ -242,7 +311,8 @@ def test_cli_users_add_and_key(tmp_path: Path) -> None:
     res = run_cli("users", "add", "alice", "--role", "admin", "--groups", "sales,legal", "--password-stdin",
                   "--json", home=home, input="correct horse\n", timeout=60)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"user": "alice", "role": "admin", "groups": ["sales", "legal"]}
+    assert json.loads(res.stdout) == {"user": "alice", "role": "admin", "groups": ["sales", "legal"],
+                                      "disabled": False, "sign_in": "password"}
 
     res = run_cli("users", "key", "alice", "--json", home=home, timeout=60)
     assert res.returncode == 0, res.stderr
@@ -281,8 +351,21 @@ def test_cli_users_in_process(tmp_path: Path) -> None:
 
     res = invoke("list", "--json")
     assert res.exit_code == 0
-    assert json.loads(res.stdout) == [{"user": "carol", "role": "evaluator", "groups": []},
-                                      {"user": "dave", "role": "staff", "groups": []}]
+    plain = {"disabled": False, "sign_in": "password"}
+    assert json.loads(res.stdout) == [{"user": "carol", "role": "evaluator", "groups": [], **plain},
+                                      {"user": "dave", "role": "staff", "groups": [], **plain}]
+
+    res = invoke("set", "dave", "--role", "evaluator", "--groups", "board,legal", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {"user": "dave", "role": "evaluator", "groups": ["board", "legal"], **plain}
+    res = invoke("set", "dave", "--disable")
+    assert res.exit_code == 0 and res.stdout == "dave: evaluator; groups: board, legal; disabled\n"
+    res = invoke("set", "dave", "--enable", "--groups", "", "--json")
+    assert json.loads(res.stdout)["groups"] == [] and json.loads(res.stdout)["disabled"] is False
+    res = invoke("set", "dave")
+    assert res.exit_code == 2 and "nothing to change" in res.stderr
+    res = invoke("set", "nobody", "--role", "staff")
+    assert res.exit_code == 2 and "no user 'nobody'" in res.stderr
 
     res = invoke("password", "carol", "--password-stdin", input="battery staple\n")
     assert res.exit_code == 0, res.output
@@ -305,6 +388,7 @@ def test_cli_users_in_process(tmp_path: Path) -> None:
         assert accts.user_for_api_key(key) is None
         assert [u.name for u in accts.list_users()] == ["dave"]
         actions = [e["action"] for e in reversed(db.audit_entries())]
-        assert actions == ["user.add", "user.add", "apikey.new", "user.password", "user.remove"]
+        assert actions == ["user.add", "user.add", "apikey.new", "user.set", "user.set", "user.set", "user.password",
+                           "user.remove"]
     finally:
         db.close()

@@ -34,9 +34,11 @@ from assistant.config import load_settings
 from tests.conftest import ROOT, free_port, run_cli
 from tests.postgres import DATABASES, database_url, postgres_server  # noqa: F401
 
-# What revision 0002 adds to the schema of 0001: nothing else may differ.
-ADDED_BY_0002 = {("add_column", "jobs", c) for c in ("payload", "worker", "lease_expires", "heartbeat", "attempts",
-                                                     "resume")} | {("add_index", "jobs", "ix_jobs_state_kind")}
+# What revisions 0002 and 0003 add to the schema of 0001: nothing else may differ.
+ADDED_SINCE_0001 = ({("add_column", "jobs", c) for c in ("payload", "worker", "lease_expires", "heartbeat", "attempts",
+                                                         "resume")} | {("add_index", "jobs", "ix_jobs_state_kind")}
+                    | {("add_column", "users", c) for c in ("disabled", "sign_in")}
+                    | {("add_table", "sign_in_requests", "")})
 
 
 @pytest.fixture(params=DATABASES)
@@ -107,7 +109,7 @@ def test_new_database_is_created_at_head_with_the_declared_schema(url: str) -> N
     db = AppDB(url)
     try:
         state = db.schema()
-        assert (state.revision, state.head, state.state) == (head_revision(), "0002", "current")
+        assert (state.revision, state.head, state.state) == (head_revision(), "0003", "current")
         assert schema_diffs(db) == set(), "the migrations build exactly the Tables of assistant/appdb.py"
         names = {ix["name"] for ix in inspect(db.engine).get_indexes("jobs")}
         assert "ix_jobs_state_kind" in names
@@ -124,11 +126,11 @@ def test_new_database_is_created_at_head_with_the_declared_schema(url: str) -> N
 
 
 def test_revision_0001_is_the_schema_before_migrations(url: str) -> None:
-    """0001 is what create_all made until migrations began: it differs from head by 0002's additions only."""
+    """0001 is what create_all made until migrations began: it differs from head by later revisions' additions."""
     db = at_revision(url, "0001")
     try:
         assert db.schema().to_json()["state"] == "behind"
-        assert schema_diffs(db) == ADDED_BY_0002
+        assert schema_diffs(db) == ADDED_SINCE_0001
     finally:
         db.close()
 
@@ -141,7 +143,7 @@ def test_database_at_0001_with_rows_is_upgraded_keeping_them(url: str, caplog: p
         db = AppDB(url)
     try:
         lines = [r.getMessage() for r in caplog.records if r.name == "assistant.database"]
-        assert lines == [f"database schema upgraded from 0001 to 0002 ({safe_url(url)})"]
+        assert lines == [f"database schema upgraded from 0001 to 0003 ({safe_url(url)})"]
         assert db.schema().state == "current" and schema_diffs(db) == set()
         check_0001_rows(db)
         with db.engine.connect() as conn:
@@ -164,7 +166,7 @@ def test_database_made_before_migrations_is_adopted_and_upgraded(url: str, caplo
         db = AppDB(url)
     try:
         assert [r.getMessage() for r in caplog.records if r.name == "assistant.database"] == [
-            f"database schema upgraded from 0001 to 0002 ({safe_url(url)})"]
+            f"database schema upgraded from 0001 to 0003 ({safe_url(url)})"]
         assert db.schema().state == "current" and schema_diffs(db) == set()
         check_0001_rows(db)
     finally:
@@ -181,7 +183,7 @@ def test_database_from_a_newer_version_is_refused(url: str) -> None:
         db.upgrade()
     db.close()
     message = str(refused.value)
-    assert "revision 0099" in message and "newest is 0002" in message and "upgrade the application" in message
+    assert "revision 0099" in message and "newest is 0003" in message and "upgrade the application" in message
     assert refused.value.kind == "unavailable"
     with pytest.raises(SchemaTooNew, match="0099"):
         AppDB(url)
@@ -203,7 +205,7 @@ def test_processes_starting_together_migrate_once(url: str) -> None:
     db = AppDB(url, upgrade=False)
     try:
         with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
     finally:
         db.close()
 
@@ -241,19 +243,19 @@ def test_cli_db_upgrade_json(url: str, tmp_path: Path) -> None:
     at_revision(load_settings(home).database_address(), "0001").close()
     res = run_cli("db", "upgrade", "--json", home=home, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"url": shown, "from": "0001", "to": "0002", "upgraded": True,
+    assert json.loads(res.stdout) == {"url": shown, "from": "0001", "to": "0003", "upgraded": True,
                                       "created": False}
 
     runner = CliRunner()
     res = runner.invoke(db_app, ["upgrade", "--json", "--home", str(home)])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"url": shown, "from": "0002", "to": "0002", "upgraded": False,
+    assert json.loads(res.stdout) == {"url": shown, "from": "0003", "to": "0003", "upgraded": False,
                                       "created": False}
     res = runner.invoke(db_app, ["current", "--json", "--home", str(home)])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"url": shown, "revision": "0002", "head": "0002", "state": "current"}
+    assert json.loads(res.stdout) == {"url": shown, "revision": "0003", "head": "0003", "state": "current"}
     res = runner.invoke(db_app, ["current", "--home", str(home)])
-    assert res.exit_code == 0 and "revision 0002" in res.stdout and "current" in res.stdout
+    assert res.exit_code == 0 and "revision 0003" in res.stdout and "current" in res.stdout
 
     db = AppDB(load_settings(home).database_address(), upgrade=False)
     try:
@@ -274,7 +276,7 @@ def test_cli_db_upgrade_creates_a_new_database(tmp_path: Path) -> None:
     home = tmp_path / "home"
     res = CliRunner().invoke(db_app, ["upgrade", "--json", "--home", str(home)])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"url": f"sqlite:///{home / 'app.db'}", "from": None, "to": "0002",
+    assert json.loads(res.stdout) == {"url": f"sqlite:///{home / 'app.db'}", "from": None, "to": "0003",
                                       "upgraded": True, "created": True}
 
 
