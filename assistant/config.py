@@ -359,6 +359,7 @@ class Paths:
         self.reports = home / "reports"
         self.database = home / "app.db"
         self.uploads = home / "uploads"
+        self.tracking = home / "tracking"  # experiment tracking of training runs (recipe report_to), per version
 
 
 class Settings(BaseSettings):

@@ -175,7 +175,8 @@ def run_train(settings: Settings, request: TrainRequest, work: Work | None = Non
     identity = {"engine": engine, "version": version, "kind": kind, "base": base, "parent": parent,
                 "from": resolved.record.ref if resolved else None, "mode": recipe.mode}
     job = TrainJob(kind=kind, data=data, base_folder=base_folder, run_dir=run_dir, recipe=recipe, val=request.val,
-                   parents=parents, continue_adapter=continue_adapter, resume=resume, identity=identity)
+                   parents=parents, continue_adapter=continue_adapter, resume=resume, identity=identity,
+                   tracking_dir=paths.tracking / f"{engine}-v{version}")
     notify(f"Training {engine}@{version} ({kind.upper()}) on {base}"
            + (f", from {resolved.record.ref} ({recipe.mode})" if resolved else ""))
     result = run_training(job, StepProgress(work), work.record, lambda: work.cancelled, notify)

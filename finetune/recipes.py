@@ -79,6 +79,10 @@ class TrainRecipe(BaseModel):
     seed: int = Field(42, description="Random seed of the run.")
     bf16: bool | None = Field(None, description="bf16 weights (default: where the GPU or CPU runs bf16 natively).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations: less memory, slower steps.")
+    report_to: Literal["none", "tensorboard", "mlflow", "trackio"] = Field(
+        "none", description="Experiment tracking, offline, into the run's tracking folder: TensorBoard event "
+        "files, an MLflow file store or a local trackio project (each needs its package installed)."
+    )
 
     @model_validator(mode="after")
     def _weights_match(self) -> TrainRecipe:
@@ -113,8 +117,8 @@ class TrainRecipe(BaseModel):
 # -- the options each kind of run exposes ----------------------------------------------------------------
 # The front ends build their inputs from this list (the `train sft|dpo` options, the web form's fields); the
 # other fields are set in a --recipe YAML file. Validation is `build_recipe`'s, whoever calls it.
-_SHARED_OPTIONS = ("epochs", "learning_rate", "lora_r", "max_steps", "eval_steps", "save_steps",
-                   "early_stopping_patience", "freeze_layers", "batch_size", "max_length")
+_SHARED_OPTIONS = ("epochs", "learning_rate", "lora_r", "lora_alpha", "max_steps", "eval_steps", "save_steps",
+                   "early_stopping_patience", "freeze_layers", "batch_size", "max_length", "report_to")
 TRAIN_OPTIONS: dict[str, tuple[str, ...]] = {
     "sft": (*_SHARED_OPTIONS, "packing", "mode"),
     "dpo": (*_SHARED_OPTIONS, "beta", "loss_type", "mode"),

@@ -9,12 +9,14 @@ here, so a failed run (bad data, NaN loss, out of memory) leaves the registry as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ class TrainJob:
     continue_adapter: Path | None = None  # mode "continue": this adapter is trained further
     resume: bool = False
     identity: dict[str, Any] = field(default_factory=dict)  # what a resume must match (engine, parent, base)
+    tracking_dir: Path | None = None  # where recipe.report_to writes (default: the run folder's tracking/)
 
 
 @dataclass
@@ -207,7 +210,7 @@ def _common_args(recipe: TrainRecipe, run_dir: Path, has_eval: bool) -> dict[str
         "use_cpu": bool(recipe.bf16) and not _gpu()[0],  # transformers allows bf16 on a CPU only when told so
         "activation_checkpointing": recipe.gradient_checkpointing,
         "seed": recipe.seed,
-        "report_to": "none",
+        "report_to": recipe.report_to,
         "disable_tqdm": True,
         "include_num_input_tokens_seen": "non_padding",
         "dataloader_num_workers": 0,
@@ -309,6 +312,52 @@ def _quiet_libraries() -> None:
     hf_logging.set_verbosity_error()
 
 
+# What each tracker needs installed, and how its files are opened afterwards.
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio"}
+
+
+def tracking_target(job: TrainJob) -> Path:
+    return job.tracking_dir or job.run_dir / "tracking"
+
+
+def check_tracker(report_to: str) -> None:
+    """Refuse a tracker whose package is missing before a model is loaded, saying what to install."""
+    import importlib.util
+
+    package = TRACKER_PACKAGES.get(report_to)
+    if package and importlib.util.find_spec(package) is None:
+        raise RecipeError(f"report_to {report_to!r} needs the {package} package: pip install {package} "
+                          "(or set report_to to none)")
+
+
+def tracking_command(report_to: str, folder: Path) -> str:
+    """The command that opens a run's tracking files, shown with the version (all of them read local files)."""
+    return {"tensorboard": f"tensorboard --logdir {folder}",
+            "mlflow": f"mlflow ui --backend-store-uri file:{folder / 'mlflow'}",
+            "trackio": f"TRACKIO_DIR={folder} trackio show --project assistant"}.get(report_to, "")
+
+
+@contextlib.contextmanager
+def tracking_environment(report_to: str, folder: Path) -> Iterator[None]:
+    """transformers' tracker callbacks read their destination from the environment only: point it at the
+    run's folder (never a server, never the Hub) while the trainer is built and runs, then put it back."""
+    values = {"tensorboard": {"TENSORBOARD_LOGGING_DIR": str(folder)},
+              "mlflow": {"MLFLOW_TRACKING_URI": f"file:{folder / 'mlflow'}", "MLFLOW_EXPERIMENT_NAME": "assistant"},
+              "trackio": {"TRACKIO_DIR": str(folder), "TRACKIO_PROJECT": "assistant"}}.get(report_to, {})
+    if values:
+        folder.mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
 def run_training(
     job: TrainJob, progress: Any = None, on_log: Any = None, should_stop: Any = None, notify: Any = None,
 ) -> TrainResult:
@@ -327,6 +376,7 @@ def run_training(
 
     from finetune.callbacks import MetricsLog, NanGuard, ProgressCallback, StopFlag
 
+    check_tracker(job.recipe.report_to)
     train_rows, val_rows, sha, checkpoint = prepare_run(job, notify)
     gpu, bf16_ok = _gpu()
     recipe = job.recipe.resolved(job.kind, gpu, bf16_ok)
@@ -343,7 +393,9 @@ def run_training(
     if dropped + val_dropped and notify is not None:
         notify(f"{dropped + val_dropped} rows are longer than max_length {recipe.max_length} tokens and are left out "
                "(raise --max-length to keep them)")
-    trainer = _trainer(job, recipe, tokenizer, loss_mode, train_rows, val_rows)
+    tracking = tracking_target(job)
+    with tracking_environment(recipe.report_to, tracking):
+        trainer = _trainer(job, recipe, tokenizer, loss_mode, train_rows, val_rows)
     # Trainer prints every log dict on stdout when tqdm is off; stdout belongs to --json.
     trainer.remove_callback(PrinterCallback)
     metrics_log = MetricsLog(job.run_dir / METRICS_FILE, on_log)
@@ -362,7 +414,8 @@ def run_training(
     if val_rows and recipe.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
     try:
-        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with tracking_environment(recipe.report_to, tracking):
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except torch.OutOfMemoryError as err:
         raise TrainingError(f"out of memory at step {trainer.state.global_step}: lower batch_size "
                             f"({recipe.batch_size}) or max_length ({recipe.max_length}); --resume continues") from err
@@ -397,6 +450,9 @@ def run_training(
                   "continued_adapter": job.continue_adapter is not None, "train_rows": len(train_rows),
                   "validation_rows": len(val_rows), "rows_longer_than_max_length": dropped + val_dropped,
                   "device": "cuda" if gpu else "cpu"})
+    if recipe.report_to != "none":
+        hyper["tracking"] = {"report_to": recipe.report_to, "dir": str(tracking), "open": tracking_command(
+            recipe.report_to, tracking)}
     tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
     return TrainResult(final, metrics, hyper, sha, round(time.monotonic() - started, 2), tokens,
                        trainer.state.global_step, resumed_from)

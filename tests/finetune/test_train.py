@@ -3,6 +3,7 @@ embedded SmolLM2), the engine chain, kill-and-resume, and the errors that regist
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import signal
@@ -118,11 +119,19 @@ def test_sft_then_dpo_on_top_is_a_recorded_servable_chain(tiny_home: Path, tiny_
 
     # --mode continue trains company's adapter further: a new version with company's parent, not company@1.
     code, out, err = cli("train", "sft", "--data", str(data), "--engine", "company", "--from", "company",
-                         "--mode", "continue", "--max-steps", "2", *FAST, "--home", str(tiny_home), "--json")
+                         "--mode", "continue", "--max-steps", "2", "--report-to", "tensorboard", *FAST, "--home",
+                         str(tiny_home), "--json")
     assert code == 0, err
     record = EngineRegistry(tiny_home / "engines").resolve("company@2")
     assert record.record.parent is None and record.record.hyperparameters["continued_from"] == "company@1"
     assert [r.ref for r in record.chain] == ["company@2"]
+    # --report-to tensorboard: event files in HOME/tracking/company-v2, kept after the run folder goes, and
+    # the version says where they are and how to open them.
+    tracking = record.record.hyperparameters["tracking"]
+    assert tracking == {"report_to": "tensorboard", "dir": str(tiny_home / "tracking" / "company-v2"),
+                        "open": f"tensorboard --logdir {tiny_home / 'tracking' / 'company-v2'}"}
+    events = list((tiny_home / "tracking" / "company-v2").rglob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events)
 
 
 def test_the_train_options_are_the_recipe_fields() -> None:
@@ -195,7 +204,12 @@ def test_bad_inputs_fail_in_one_line_and_register_nothing(tiny_home: Path, tmp_p
         # The options carry no bounds of their own: the recipe's are checked, as for the web form.
         (["train", "sft", "--data", str(good), "--engine", "x", "--lora-r", "0"], "lora_r: Input should be greater"),
         (["train", "sft", "--data", str(good), "--engine", "x", "--mode", "merge"], "mode: Input should be 'stack'"),
+        (["train", "sft", "--data", str(good), "--engine", "x", "--report-to", "wandb"], "report_to: Input should be"),
     ]
+    missing = next((t for t in ("mlflow", "trackio") if importlib.util.find_spec(t) is None), None)
+    if missing:  # a tracker whose package is not installed: refused before any model loads, saying what to install
+        cases.append((["train", "sft", "--data", str(good), "--engine", "x", "--report-to", missing],
+                      f"needs the {missing} package: pip install {missing}"))
     for args, message in cases:
         code, _out, err = cli(*args, *home)
         assert code == 2, (args, err)
