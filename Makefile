@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser tesseract postgres lint bench-ingest clean
+.PHONY: demo test install browser tesseract postgres ldap lint bench-ingest clean
 
 demo: install  ## install what is missing, build the demo home, start the web app over it
 	$(BIN)/assistant demo
 
-test: install browser tesseract postgres  ## run the test suite
+test: install browser tesseract postgres ldap  ## run the test suite
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)
@@ -44,6 +44,13 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q postgresql; \
 	  else sudo apt-get update -q && sudo apt-get install -y -q postgresql; fi; }
+
+# The LDAP sign-in tests start Debian's slapd themselves (tests/ldap_server.py: a slapd.conf in a temporary
+# folder, a loopback port); the package's own service is not started.
+ldap:
+	@command -v slapd >/dev/null || test -x /usr/sbin/slapd || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slapd; \
+	  else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q slapd; fi; }
 
 lint: install  ## ruff, and the dependency rule (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -61,7 +61,7 @@ class AuthError(AccountError):
     kind: Kind = "denied"
 
 
-SIGN_INS = ("password", "oidc", "header")
+SIGN_INS = ("password", "oidc", "header", "ldap")
 # The password hash of an account that signs in elsewhere (identity provider, trusted proxy): it matches
 # no password, so our form never lets it in.
 NO_PASSWORD = "!"
@@ -82,6 +82,10 @@ class User:
     def to_json(self) -> dict[str, Any]:
         return {"user": self.name, "role": self.role, "groups": list(self.groups), "disabled": self.disabled,
                 "sign_in": self.sign_in}
+
+
+# Checks a name and password elsewhere (LDAP): the signed-in account, or None when refused.
+Directory = Callable[[str, str], "User | None"]
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,9 @@ class Accounts:
         self.db.audit(actor, "user.remove", name)
 
     # -- logins -------------------------------------------------------------------------------
-    def authenticate(self, name: str, password: str) -> User:
+    def authenticate(self, name: str, password: str, directory: Directory | None = None) -> User:
+        """The account whose password this is. With a `directory` (LDAP), names that are not our own
+        password accounts are checked there instead; the same throttle applies to both."""
         key = str(name)[:128]
         now = self.clock()
         wait = self._locked_for(key, now)
@@ -304,6 +310,13 @@ class Accounts:
         with self.db.engine.connect() as conn:
             row = conn.execute(select(users).where(users.c.name == name)).first() if isinstance(name, str) else None
         ok_shape = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD
+        if directory is not None and (row is None or row.sign_in == "ldap"):
+            found = directory(name, password) if ok_shape and isinstance(name, str) else None
+            if found is not None:
+                with self.db.engine.begin() as conn:
+                    conn.execute(delete(login_failures).where(login_failures.c.name == key))
+                return found
+            self._refuse(key, now)
         # Always one scrypt: an unknown user takes as long as a wrong password.
         ok = verify_password(password if ok_shape else "", row.password_hash if row else _DUMMY_HASH)
         if row is not None and ok and ok_shape:
@@ -313,6 +326,9 @@ class Accounts:
                 conn.execute(delete(login_failures).where(login_failures.c.name == key))
             # A successful login is audited by the caller (it knows where it came from); failures here.
             return _user(row)
+        self._refuse(key, now)
+
+    def _refuse(self, key: str, now: float) -> NoReturn:
         failures = self._record_failure(key, now)
         self.db.audit(None, "login.failed", key)
         self.sleep(min(FAILURE_DELAY_S * failures, FAILURE_DELAY_CAP_S))

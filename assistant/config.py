@@ -282,6 +282,24 @@ class OidcSettings(BaseModel):
                               f"from it ({err})") from err
 
 
+class LdapSettings(BaseModel):
+    """Password sign-in checked against a directory (OpenLDAP, Active Directory): our sign-in form binds
+    as the user; their groups are read from the directory at each sign-in. Needs the `ldap` extra."""
+
+    url: str | None = Field(None, description="the directory, e.g. ldaps://ldap.example.com or ldap://host:389")
+    user_dn: str = Field("uid={name},ou=people,dc=example,dc=com",
+                         description="the DN to bind as; {name} is the user name typed in the form")
+    start_tls: bool = Field(False, description="upgrade an ldap:// connection with StartTLS before binding")
+    group_base: str | None = Field(None, description="where groups are searched, e.g. ou=groups,dc=example,dc=com; "
+                                   "unset = no groups from the directory")
+    group_filter: str = Field("(member={dn})", description="the groups that hold the user; {dn} is their DN")
+    group_name_attribute: str = Field("cn", description="the group attribute that names it")
+    timeout_s: float = Field(10.0, gt=0, description="how long to wait for the directory")
+
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 class AuthSettings(BaseModel):
     """Who may sign in and how. Our own password accounts stay (small sites, break-glass admins); people
     from an identity provider (`[auth.oidc]`) or a trusted proxy (`trusted_header_user`) get an account at
@@ -289,6 +307,7 @@ class AuthSettings(BaseModel):
 
     password_sign_in: bool = Field(True, description="offer our own user name and password form")
     oidc: OidcSettings = OidcSettings()
+    ldap: LdapSettings = LdapSettings()
     role_map: dict[str, str] = Field(
         default_factory=dict,
         description="provider group (or role-claim value) -> our role (staff, evaluator, admin); the highest "

@@ -290,3 +290,47 @@ class OidcSignIn:
         except (httpx.HTTPError, ValueError) as err:
             raise Unavailable(f"the identity provider's userinfo endpoint {url} could not be read ({err})") from err
         return doc if isinstance(doc, dict) else {}
+
+
+# -- a directory (LDAP) behind our password form ------------------------------------------------------------
+class LdapDirectory:
+    """Checks a name and password by binding to the directory as that user (ldap3), then reads their groups.
+    Names are checked against our account-name rule first and escaped into the DN and the filter, so the
+    form cannot inject LDAP syntax."""
+
+    def __init__(self, auth: AuthSettings) -> None:
+        self.auth, self.settings = auth, auth.ldap
+
+    def identity(self, name: str, password: str) -> Identity | None:
+        """The user's identity, or None when the directory refuses the name or password. Raises Unavailable
+        when the directory does not answer, SignInError when its groups map onto no role."""
+        try:
+            import ldap3
+            from ldap3.core.exceptions import LDAPException
+            from ldap3.utils.conv import escape_filter_chars
+            from ldap3.utils.dn import escape_rdn
+        except ImportError as err:
+            raise Unavailable("[auth.ldap] needs the ldap3 package: pip install \".[ldap]\"") from err
+        if not NAME_RE.fullmatch(name or "") or not password:
+            return None
+        dn = self.settings.user_dn.format(name=escape_rdn(name))
+        timeout = max(1, round(self.settings.timeout_s))  # ldap3 hands it to setsockopt, which takes whole seconds
+        server = ldap3.Server(self.settings.url, connect_timeout=timeout)
+        try:
+            conn = ldap3.Connection(server, user=dn, password=password, receive_timeout=timeout)
+            if self.settings.start_tls:
+                conn.open()
+                conn.start_tls()
+            if not conn.bind():
+                return None
+            groups: list[str] = []
+            if self.settings.group_base:
+                attribute = self.settings.group_name_attribute
+                conn.search(self.settings.group_base, self.settings.group_filter.format(dn=escape_filter_chars(dn)),
+                            attributes=[attribute])
+                groups = [str(value) for entry in conn.entries for value in entry[attribute].values]
+            conn.unbind()
+        except LDAPException as err:
+            raise Unavailable(f"the directory at {self.settings.url} does not answer or refused the search "
+                              f"({type(err).__name__}: {err}); check [auth.ldap] url") from err
+        return map_identity(self.auth, name, groups)

@@ -158,6 +158,8 @@ def _add_pages(app: FastAPI, settings: Settings) -> None:
             _user, token = services.users.password_login(username, password)
         except AuthError as err:
             return _login_page(services.users.sign_in_options(), str(err), status=401)
+        except UserError as err:  # e.g. the directory behind the form does not answer
+            return _login_page(services.users.sign_in_options(), str(err), status=HTTP_STATUS[err.kind])
         return signed_in(token)
 
     def callback_url(request: Request) -> str:

@@ -14,7 +14,7 @@ from assistant.appdb import audit_log
 from assistant.demo_accounts import ensure_demo_accounts
 from assistant.errors import InputError, NotFound
 from assistant.services.base import ServiceContext, require
-from assistant.sso import OidcSignIn, proxy_identity
+from assistant.sso import LdapDirectory, OidcSignIn, proxy_identity
 
 
 class UsersService:
@@ -23,10 +23,18 @@ class UsersService:
 
     # -- signing in ----------------------------------------------------------------------------------
     def login(self, name: str, password: str) -> tuple[User, str]:
-        """(user, session token). Raises AuthError with the same message for a wrong name or password."""
-        user = self.ctx.accounts.authenticate(name.strip(), password)
-        self.ctx.db.audit(user.name, "login")
+        """(user, session token). Raises AuthError with the same message for a wrong name or password. With
+        [auth.ldap], names that are not our own password accounts are checked by the directory."""
+        directory = self._directory_user if self.ctx.settings.auth.ldap.enabled() else None
+        user = self.ctx.accounts.authenticate(name.strip(), password, directory)
+        self.ctx.db.audit(user.name, "login", "ldap" if user.sign_in == "ldap" else "")
         return user, self.ctx.accounts.create_session(user)
+
+    def _directory_user(self, name: str, password: str) -> User | None:
+        identity = LdapDirectory(self.ctx.settings.auth).identity(name, password)
+        if identity is None:
+            return None
+        return self.ctx.accounts.sign_in_external(identity.name, identity.role, list(identity.groups), "ldap")
 
     def sign_in_options(self) -> dict[str, Any]:
         """What the sign-in page offers: {"password": bool, "oidc": the button's provider name or None}."""
