@@ -16,6 +16,7 @@ from assistant.work import Work
 from indexing.docstore import SourceRecord
 from indexing.ingest import IndexReport
 from indexing.metadata import SIDECAR_SUFFIX
+from indexing.page_preview import NoSuchPage, PagePreview, PreviewError, preview
 from indexing.retrieval import RetrievedChunk
 
 # The metadata an upload form offers; anything else can come from sidecars in a zip.
@@ -57,6 +58,19 @@ class DocumentsService:
         if not path.is_file():
             raise NotFound(f"{path.name} is no longer on disk")
         return path
+
+    def page_preview(self, user: User, source: str, page: int | None = None, passage: str = "",
+                     render: bool = True) -> PagePreview:
+        """The cited page with the passage highlighted, for a user allowed to read the file (`source_file`'s
+        rule): a PDF page as a PNG (`render=False`: only where the passage is, and the page count), any
+        other document as its text in HTML with the passage marked."""
+        path = self.source_file(user, source)
+        try:
+            return preview(path, page, passage, render)
+        except NoSuchPage as err:
+            raise NotFound(str(err)) from err
+        except PreviewError as err:  # the file changed since it was indexed, or was damaged on disk
+            raise InputError(str(err)) from err
 
     # -- changing -----------------------------------------------------------------------------------
     def index(self, user: User, paths: list[Path], meta: dict[str, Any] | None = None, prune: bool = False,
