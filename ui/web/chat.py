@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from assistant.services import ChatRequest, Services, TurnDone, User
-from ui.web.common import answer_text, current_user, sources_html, user_errors
+from ui.web.common import answer_text, current_user, linked_markers, sources_html, user_errors
 
 DOC_TYPES = ["", "annual_report", "kms_fact", "internal_comms", "marketing", "training", "bid", "itt",
              "case_study", "tone_guide"]
@@ -111,9 +111,10 @@ def _wire_turns(services: Services, tab: ChatTab) -> None:
         @user_errors
         def run(text: str, history: list, engine: str, request: gr.Request) -> tuple:
             result = services.chat.run_flow(current_user(services, request), name, text, None, engine or "base")
+            cited = [s.to_json() for s in result.sources]
             history = [*history, {"role": "user", "content": f"{FLOW_BUTTONS[name]}: {text}"},
-                       {"role": "assistant", "content": result.text}]
-            return history, "", sources_html([s.to_json() for s in result.sources])
+                       {"role": "assistant", "content": linked_markers(result.text, cited)}]
+            return history, "", sources_html(cited)
 
         return run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import inspect
-import urllib.parse
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +16,14 @@ import gradio as gr
 from assistant.errors import as_user_error
 from assistant.services import NOT_FOUND, Services, User
 from ui.deps import SESSION_COOKIE
+from ui.document_routes import file_url, image_url, view_url
 
 CSS = """
 .sources details { margin: .25rem 0; }
 .sources summary { cursor: pointer; font-weight: 600; }
 .sources blockquote { margin: .3rem 0 .3rem 1rem; color: #444; white-space: pre-wrap; }
+.sources .show-page { margin-left: 1rem; }
+.sources img.page { display: block; max-width: min(100%, 30rem); margin: .4rem 0 .4rem 1rem; border: 1px solid #ccc; }
 .jobbar { width: 100%; }
 """
 
@@ -87,30 +90,56 @@ def _numbered(sources: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]
 
 
 def sources_html(sources: list[dict[str, Any]]) -> str:
-    """Citations as expandable passages, each naming its file and page, with a link to the file itself."""
+    """Citations as expandable passages, each naming its file and page, with a link to the file itself and
+    one to the cited page with the passage highlighted (a PDF's page image is shown inline too)."""
     if not sources:
         return ""
-    items = []
-    for n, s in _numbered(sources):
-        name = html.escape(s.get("metadata", {}).get("file_name") or Path(s["source"]).name)
-        page = f", page {s['page']}" if s.get("page") else ""
-        href = "/document?source=" + urllib.parse.quote(s["source"], safe="")
-        if s.get("page"):
-            href += f"#page={s['page']}"
-        items.append(
-            f'<details class="citation"><summary>[{n}] {name}{page}</summary>'
-            f"<blockquote>{html.escape(s['text'])}</blockquote>"
-            f'<a href="{href}" target="_blank" rel="noopener">open {name}</a></details>'
-        )
+    items = [_citation(n, s) for n, s in _numbered(sources)]
     return '<div class="sources"><strong>Sources</strong>' + "".join(items) + "</div>"
 
 
+def _citation(n: int, s: dict[str, Any]) -> str:
+    name = html.escape(s.get("metadata", {}).get("file_name") or Path(s["source"]).name)
+    page = s.get("page")
+    view = html.escape(view_url(s["source"], page, s["text"]))
+    shown = f"show page {page}" if page else "show the passage in the document"
+    # Lazy: a closed <details> fetches no image until it is opened.
+    image = (f'<a href="{view}" target="_blank" rel="noopener"><img class="page" loading="lazy" alt="page {page} '
+             f'of {name}" src="{html.escape(image_url(s["source"], page, s["text"]))}"></a>'
+             if page and s["source"].lower().endswith(".pdf") else "")
+    return (f'<details class="citation"><summary>[{n}] {name}{f", page {page}" if page else ""}</summary>'
+            f"<blockquote>{html.escape(s['text'])}</blockquote>"
+            f'<a href="{html.escape(file_url(s["source"], page))}" target="_blank" rel="noopener">open {name}</a>'
+            f'<a class="show-page" href="{view}" target="_blank" rel="noopener">{shown}</a>{image}</details>')
+
+
+# "[2]" or "[1, 3]" not already a link's text; what the pipeline's prompt asks the model to cite with.
+_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\](?![(\]])")
+
+
+def linked_markers(text: str, sources: list[dict[str, Any]]) -> str:
+    """Markdown where each [n] citing a source links to that source's page preview (numbers citing
+    nothing stay as they are)."""
+    urls = {n: view_url(s["source"], s.get("page"), s["text"]) for n, s in _numbered(sources)}
+
+    def link(match: re.Match[str]) -> str:
+        numbers = [int(x) for x in match.group(1).split(",")]
+        if not all(n in urls for n in numbers):
+            return match.group(0)
+        if len(numbers) == 1:
+            return f"[[{numbers[0]}]]({urls[numbers[0]]})"
+        return "[" + ", ".join(f"[{n}]({urls[n]})" for n in numbers) + "]"
+
+    return _MARKER.sub(link, text)
+
+
 def answer_text(text: str, sources: list[dict[str, Any]]) -> str:
-    """An answer as shown in the chat: the text, an honest note when nothing was found, the cited files."""
+    """An answer as shown in the chat: the text, an honest note when nothing was found, the cited files;
+    each [n] links to its source's page."""
     if text.strip() == NOT_FOUND:
         text += " Nothing relevant was found in the documents you can see; try other words or fewer filters."
     if sources:
         names = ", ".join(f"[{n}] {Path(s['source']).name}" + (f" p.{s['page']}" if s.get("page") else "")
                           for n, s in _numbered(sources))
         text += f"\n\nSources: {names}"
-    return text
+    return linked_markers(text, sources)
