@@ -186,6 +186,10 @@ feedback = Table(
     Column("rating", Integer, nullable=False),
     Column("comment", Text, nullable=False),
     Column("created", String(32), nullable=False),
+    # Revision 0004: an evaluator's corrected answer for a thumbs-down answer, and who wrote it (training data:
+    # the correction is preferred over the answer given).
+    Column("correction", Text),
+    Column("corrected_by", String(64)),
     UniqueConstraint("user", "message_id", name="uq_feedback_user_message"),
     Index("ix_feedback_message", "message_id"),
 )

@@ -1,4 +1,4 @@
-"""Chat conversations per user, and the thumbs up/down feedback evaluators export.
+"""Chat conversations per user, the thumbs up/down feedback evaluators export, and their corrections.
 
 Every read and write names the user, and a conversation that is not theirs is reported exactly
 like one that does not exist, so ids never reveal other people's chats.
@@ -17,6 +17,9 @@ from assistant.errors import InputError
 
 TITLE_CHARS = 80
 MESSAGE_ROLES = ("user", "assistant", "system")
+MAX_CORRECTION = 20_000
+# What `all_feedback` gives (the Reports tab's export reads these).
+_EXPORT_KEYS = ("question", "answer", "rating", "comment", "user", "engine", "sources", "created")
 
 
 class HistoryError(InputError):
@@ -115,6 +118,12 @@ class History:
 
     def all_feedback(self) -> list[dict[str, Any]]:
         """Every rating with its question and answer, oldest first: what evaluators turn into test sets."""
+        return [{k: r[k] for k in _EXPORT_KEYS} for r in self.feedback_rows()]
+
+    def feedback_rows(self, feedback_id: int | None = None) -> list[dict[str, Any]]:
+        """Every rating as the Feedback tab and "Improve from feedback" read it, oldest first: its id, the
+        message it rates, question, answer, the answer's sources and engine, rating, comment, who rated it,
+        and an evaluator's correction (None when there is none) with who wrote it."""
         asked = messages.alias("asked")
         question = (
             select(asked.c.content)
@@ -122,12 +131,42 @@ class History:
                    asked.c.role == "user")
             .order_by(asked.c.id.desc()).limit(1).scalar_subquery()
         )
-        q = (select(question.label("question"), messages.c.content.label("answer"), feedback.c.rating,
-                    feedback.c.comment, feedback.c.user, messages.c.engine, messages.c.sources, feedback.c.created)
+        q = (select(feedback.c.id, feedback.c.message_id, question.label("question"),
+                    messages.c.content.label("answer"), feedback.c.rating, feedback.c.comment, feedback.c.user,
+                    messages.c.engine, messages.c.sources, feedback.c.created, feedback.c.correction,
+                    feedback.c.corrected_by)
              .select_from(feedback.join(messages, messages.c.id == feedback.c.message_id))
              .order_by(feedback.c.created, feedback.c.id))
+        if feedback_id is not None:
+            q = q.where(feedback.c.id == feedback_id)
         with self.db.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def feedback_row(self, feedback_id: int) -> dict[str, Any]:
+        found = self.feedback_rows(feedback_id)
+        if not found:
+            raise HistoryError(f"feedback {feedback_id} not found")
+        return found[0]
+
+    def correct(self, feedback_id: int, text: str, by: str) -> dict[str, Any]:
+        """Keep an evaluator's corrected answer for a thumbs-down rating (replacing an earlier one); the row."""
+        text = str(text or "").strip()
+        if not text:
+            raise HistoryError("write the corrected answer first: an empty correction is not saved")
+        if len(text) > MAX_CORRECTION:
+            raise HistoryError(f"a correction is at most {MAX_CORRECTION} characters (this one has {len(text)})")
+        row = self.feedback_row(feedback_id)
+        if row["rating"] != -1:
+            raise HistoryError(f"feedback {feedback_id} is a thumbs up: only a thumbs-down answer takes a correction")
+        if " ".join(text.split()) == " ".join(str(row["answer"]).split()):
+            raise HistoryError("the correction is the answer as it was given: change what was wrong in it")
+        with self.db.engine.begin() as conn:
+            # Only while it is still a thumbs down: the user may have changed their mind meanwhile.
+            n = conn.execute(update(feedback).where(feedback.c.id == feedback_id, feedback.c.rating == -1)
+                             .values(correction=text, corrected_by=by)).rowcount
+        if not n:
+            raise HistoryError(f"feedback {feedback_id} is no longer a thumbs down; reload the list")
+        return {**row, "correction": text, "corrected_by": by}
 
     def _check_owner(self, user: str, conversation_id: int) -> None:
         q = select(conversations.c.id).where(conversations.c.id == conversation_id, conversations.c.user == user)

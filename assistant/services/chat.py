@@ -13,7 +13,7 @@ from assistant.chat import Answer
 from assistant.errors import InputError, NotFound
 from assistant.llm.base import GenerationOptions, Message
 from assistant.promotion import promoted_refs
-from assistant.services.base import ServiceContext, require, viewer_of
+from assistant.services.base import ServiceContext, may_see, require, viewer_of
 from assistant.work import Work
 
 # A request that only asks for a title, a summary or tags of the conversation (Open WebUI's background
@@ -188,6 +188,31 @@ class ChatService:
 
     def feedback(self, user: User, message_id: int, rating: int, comment: str = "") -> None:
         self.ctx.history.feedback(require(user, "chat").name, message_id, rating, comment)
+
+    # -- learning from users: evaluators correct thumbs-down answers ---------------------------------------
+    def feedback_rows(self, user: User) -> list[dict[str, Any]]:
+        """Every rating (evaluators and admins), oldest first: id, message_id, question, answer, rating,
+        comment, user, engine, sources, created, correction, corrected_by. A rating whose answer cites a
+        document this user may not read is left out, as retrieval would leave it out for them."""
+        require(user, "reports")
+        return [r for r in self.ctx.history.feedback_rows() if self._may_read(user, r)]
+
+    def correct(self, user: User, feedback_id: int, text: str) -> dict[str, Any]:
+        """Keep the corrected answer for a thumbs-down rating (evaluators and admins; audited); the row.
+        "Improve from feedback" then prefers it over the answer that was given (a DPO pair)."""
+        require(user, "reports")
+        if not str(text or "").strip():
+            raise InputError("write the corrected answer first: an empty correction is not saved")
+        rows = self.ctx.history.feedback_rows(int(feedback_id))
+        if not rows or not self._may_read(user, rows[0]):
+            raise NotFound(f"feedback {feedback_id} not found")
+        row = self.ctx.history.correct(int(feedback_id), text, user.name)
+        self.ctx.audit(user, "correct feedback", f"feedback {feedback_id} (message {row['message_id']}, "
+                                                 f"rated by {row['user']})")
+        return row
+
+    def _may_read(self, user: User, row: dict[str, Any]) -> bool:
+        return all(may_see(user, s.get("metadata") or {}) for s in row.get("sources") or [] if isinstance(s, dict))
 
 
 def _clean(where: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -34,11 +34,12 @@ from assistant.config import load_settings
 from tests.conftest import ROOT, free_port, run_cli
 from tests.postgres import DATABASES, database_url, postgres_server  # noqa: F401
 
-# What revisions 0002 and 0003 add to the schema of 0001: nothing else may differ.
+# What revisions 0002, 0003 and 0004 add to the schema of 0001: nothing else may differ.
 ADDED_SINCE_0001 = ({("add_column", "jobs", c) for c in ("payload", "worker", "lease_expires", "heartbeat", "attempts",
                                                          "resume")} | {("add_index", "jobs", "ix_jobs_state_kind")}
                     | {("add_column", "users", c) for c in ("disabled", "sign_in")}
-                    | {("add_table", "sign_in_requests", "")})
+                    | {("add_table", "sign_in_requests", "")}
+                    | {("add_column", "feedback", c) for c in ("correction", "corrected_by")})
 
 
 @pytest.fixture(params=DATABASES)
@@ -77,7 +78,8 @@ def add_0001_rows(db: AppDB) -> None:
         old = MetaData()
         present = set(inspect(conn).get_table_names())
         tables = {name: Table(name, old, autoload_with=conn)
-                  for name in ("users", "jobs", "job_metrics", "conversations", "messages") if name in present}
+                  for name in ("users", "jobs", "job_metrics", "conversations", "messages", "feedback")
+                  if name in present}
         conn.execute(insert(tables["users"]).values(name="alice", role="admin", groups=["sales"],
                                                     password_hash="scrypt$x", created="2026-01-01T00:00:00Z"))
         conn.execute(insert(tables["jobs"]).values(
@@ -89,6 +91,10 @@ def add_0001_rows(db: AppDB) -> None:
         conn.execute(insert(tables["conversations"]).values(id=3, user="alice", title="Revenue",
                                                             created="2026-01-01", updated="2026-01-01"))
         conn.execute(insert(tables["messages"]).values(conversation_id=3, role="user", content="What was revenue?",
+                                                       created="2026-01-01"))
+        conn.execute(insert(tables["messages"]).values(id=11, conversation_id=3, role="assistant", content="£12m",
+                                                       created="2026-01-01"))
+        conn.execute(insert(tables["feedback"]).values(user="alice", message_id=11, rating=-1, comment="",
                                                        created="2026-01-01"))
 
 
@@ -102,14 +108,16 @@ def check_0001_rows(db: AppDB) -> None:
             None, None, None, None, 0, 0)
     from assistant.history import History
 
-    assert [m["content"] for m in History(db).messages("alice", 3)] == ["What was revenue?"]
+    assert [m["content"] for m in History(db).messages("alice", 3)] == ["What was revenue?", "£12m"]
+    rated = History(db).feedback_rows()
+    assert [(r["answer"], r["rating"], r["correction"], r["corrected_by"]) for r in rated] == [("£12m", -1, None, None)]
 
 
 def test_new_database_is_created_at_head_with_the_declared_schema(url: str) -> None:
     db = AppDB(url)
     try:
         state = db.schema()
-        assert (state.revision, state.head, state.state) == (head_revision(), "0003", "current")
+        assert (state.revision, state.head, state.state) == (head_revision(), "0004", "current")
         assert schema_diffs(db) == set(), "the migrations build exactly the Tables of assistant/appdb.py"
         names = {ix["name"] for ix in inspect(db.engine).get_indexes("jobs")}
         assert "ix_jobs_state_kind" in names
@@ -143,7 +151,7 @@ def test_database_at_0001_with_rows_is_upgraded_keeping_them(url: str, caplog: p
         db = AppDB(url)
     try:
         lines = [r.getMessage() for r in caplog.records if r.name == "assistant.database"]
-        assert lines == [f"database schema upgraded from 0001 to 0003 ({safe_url(url)})"]
+        assert lines == [f"database schema upgraded from 0001 to 0004 ({safe_url(url)})"]
         assert db.schema().state == "current" and schema_diffs(db) == set()
         check_0001_rows(db)
         with db.engine.connect() as conn:
@@ -166,7 +174,7 @@ def test_database_made_before_migrations_is_adopted_and_upgraded(url: str, caplo
         db = AppDB(url)
     try:
         assert [r.getMessage() for r in caplog.records if r.name == "assistant.database"] == [
-            f"database schema upgraded from 0001 to 0003 ({safe_url(url)})"]
+            f"database schema upgraded from 0001 to 0004 ({safe_url(url)})"]
         assert db.schema().state == "current" and schema_diffs(db) == set()
         check_0001_rows(db)
     finally:
@@ -183,7 +191,7 @@ def test_database_from_a_newer_version_is_refused(url: str) -> None:
         db.upgrade()
     db.close()
     message = str(refused.value)
-    assert "revision 0099" in message and "newest is 0003" in message and "upgrade the application" in message
+    assert "revision 0099" in message and "newest is 0004" in message and "upgrade the application" in message
     assert refused.value.kind == "unavailable"
     with pytest.raises(SchemaTooNew, match="0099"):
         AppDB(url)
@@ -205,7 +213,7 @@ def test_processes_starting_together_migrate_once(url: str) -> None:
     db = AppDB(url, upgrade=False)
     try:
         with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
     finally:
         db.close()
 
@@ -243,19 +251,19 @@ def test_cli_db_upgrade_json(url: str, tmp_path: Path) -> None:
     at_revision(load_settings(home).database_address(), "0001").close()
     res = run_cli("db", "upgrade", "--json", home=home, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"url": shown, "from": "0001", "to": "0003", "upgraded": True,
+    assert json.loads(res.stdout) == {"url": shown, "from": "0001", "to": "0004", "upgraded": True,
                                       "created": False}
 
     runner = CliRunner()
     res = runner.invoke(db_app, ["upgrade", "--json", "--home", str(home)])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"url": shown, "from": "0003", "to": "0003", "upgraded": False,
+    assert json.loads(res.stdout) == {"url": shown, "from": "0004", "to": "0004", "upgraded": False,
                                       "created": False}
     res = runner.invoke(db_app, ["current", "--json", "--home", str(home)])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"url": shown, "revision": "0003", "head": "0003", "state": "current"}
+    assert json.loads(res.stdout) == {"url": shown, "revision": "0004", "head": "0004", "state": "current"}
     res = runner.invoke(db_app, ["current", "--home", str(home)])
-    assert res.exit_code == 0 and "revision 0003" in res.stdout and "current" in res.stdout
+    assert res.exit_code == 0 and "revision 0004" in res.stdout and "current" in res.stdout
 
     db = AppDB(load_settings(home).database_address(), upgrade=False)
     try:
@@ -276,7 +284,7 @@ def test_cli_db_upgrade_creates_a_new_database(tmp_path: Path) -> None:
     home = tmp_path / "home"
     res = CliRunner().invoke(db_app, ["upgrade", "--json", "--home", str(home)])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"url": f"sqlite:///{home / 'app.db'}", "from": None, "to": "0003",
+    assert json.loads(res.stdout) == {"url": f"sqlite:///{home / 'app.db'}", "from": None, "to": "0004",
                                       "upgraded": True, "created": True}
 
 
