@@ -12,6 +12,7 @@ from ui.web.chat import create_chat_tab
 from ui.web.common import current_user, user_errors
 from ui.web.documents import create_documents_tab
 from ui.web.engines import create_engines_tab
+from ui.web.feedback import create_feedback_tab
 from ui.web.jobs import create_jobs_tab, wire_live_jobs
 from ui.web.reports import create_reports_tab
 from ui.web.users import create_users_tab
@@ -26,6 +27,7 @@ def build_blocks(services: Services) -> gr.Blocks:
         documents = create_documents_tab(services)
         engines = create_engines_tab(services, timer)
         reports = create_reports_tab(services)
+        feedback = create_feedback_tab(services)
         users = create_users_tab(services)
         jobs = create_jobs_tab(services)
         wire_live_jobs(services, timer, jobs, [documents.live, engines.live, reports.live])
@@ -36,7 +38,8 @@ def build_blocks(services: Services) -> gr.Blocks:
             groups = ", ".join(user.groups) or "none"
             return (f"Signed in as **{user.name}** ({user.role}; groups: {groups}) · [Sign out](/logout)",
                     gr.Tab(visible=user.can("documents")), gr.Tab(visible=user.can("engines")),
-                    gr.Tab(visible=user.can("reports")), gr.Tab(visible=user.can("users")))
+                    gr.Tab(visible=user.can("reports")), gr.Tab(visible=user.can("reports")),
+                    gr.Tab(visible=user.can("users")))
 
-        blocks.load(on_load, None, [header, documents.tab, engines.tab, reports.tab, users])
+        blocks.load(on_load, None, [header, documents.tab, engines.tab, reports.tab, feedback, users])
     return blocks
