@@ -2,7 +2,8 @@
 
 An engine version reaches the chat's engine selector and `/v1/models` only once promoted. A version
 with an evaluation gate result (`gate.json` in its folder, written by `assistant eval --gate`) is
-promoted only if it passed; a version without one needs `force` (an admin's explicit decision).
+promoted only if it passed; a version without one needs `force` (an admin's explicit decision), whose
+`reason` is recorded in promoted.json beside who forced it.
 A `register` step (a vLLM server loading the version's adapter) runs after the gate and before promoted.json
 is written, so a refusal leaves the promotion as it was.
 """
@@ -35,9 +36,9 @@ def _gate_passed(gate: dict[str, Any]) -> bool:
 
 
 def promote(registry: EngineRegistry, ref: str, force: bool = False, actor: str | None = None,
-            register: Callable[[EngineRecord], None] | None = None) -> EngineRecord:
+            register: Callable[[EngineRecord], None] | None = None, reason: str | None = None) -> EngineRecord:
     """Promote NAME (its latest version) or NAME@N. Raises EngineError when the gate says no, or what
-    `register` raises (then nothing is recorded)."""
+    `register` raises (then nothing is recorded). `reason` (why it was forced) is recorded as given."""
     record = registry.record(ref)
     gate = gate_result(record)
     if not force:
@@ -55,8 +56,20 @@ def promote(registry: EngineRegistry, ref: str, force: bool = False, actor: str 
     # same number is a different model, and must be evaluated and promoted on its own.
     doc = {"version": record.version, "ref": record.ref, "forced": force and not (gate and _gate_passed(gate)),
            "by": actor, "created": record.created}
+    if reason:
+        doc["reason"] = reason
     atomic_write_text(_promoted_file(registry, record.name), json.dumps(doc, indent=2))
     return record
+
+
+def promotion(registry: EngineRegistry, name: str) -> dict[str, Any] | None:
+    """NAME's promoted.json ({"version","ref","forced","by","created","reason"?}), or None; whether it still
+    names an existing version is `promoted_refs`'s to say."""
+    try:
+        doc = json.loads(_promoted_file(registry, name).read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def demote(registry: EngineRegistry, name: str) -> None:
@@ -67,10 +80,12 @@ def promoted_refs(registry: EngineRegistry) -> dict[str, str]:
     """engine name -> its promoted version's ref, for versions that still exist."""
     out: dict[str, str] = {}
     for name in registry.names():
+        doc = promotion(registry, name)
+        if doc is None:
+            continue
         try:
-            doc = json.loads(_promoted_file(registry, name).read_text())
             record = registry.record(f"{name}@{int(doc['version'])}")
-        except (OSError, ValueError, KeyError, EngineError):
+        except (TypeError, ValueError, KeyError, EngineError):
             continue
         if doc.get("created", record.created) == record.created:
             out[name] = record.ref

@@ -336,12 +336,17 @@ def engines_remove(
 def engines_promote(
     name: Annotated[str, typer.Argument(help="NAME (its latest version) or NAME@N.")],
     force: Annotated[bool, typer.Option("--force", help="Promote without a passing evaluation gate.")] = False,
+    reason: Annotated[str | None, typer.Option(
+        "--reason", help="Why it is forced: recorded in promoted.json and the audit log (blank is refused).")] = None,
     home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Offer a version to staff (chat, /v1/models); needs a passing `assistant eval --gate` unless --force."""
-    ref = services(home, quiet=as_json).engines.promote(operator(), name, force)
+    ref = services(home, quiet=as_json).engines.promote(operator(), name, force, reason)
     if as_json:
-        emit_json({"promoted": ref, "forced": force})
+        doc: dict[str, Any] = {"promoted": ref, "forced": force}
+        if reason is not None:
+            doc["reason"] = " ".join(reason.split())
+        emit_json(doc)
     else:
         say(f"promoted {ref}")
 

@@ -52,14 +52,28 @@ class EnginesService:
         return {**resolved.record.to_json(), "folder": str(resolved.record.folder),
                 "chain": [r.ref for r in resolved.chain], "versions": versions}
 
-    def promote(self, user: User, ref: str, force: bool = False) -> str:
+    def promote(self, user: User, ref: str, force: bool = False, reason: str | None = None) -> str:
+        """Offer NAME@N to staff: through its passing gate, or `force`d past it. `reason` says why it was forced;
+        it is recorded in promoted.json and the audit log. A front end that asks for one (the Reports tab,
+        `engines promote --reason`) passes what was typed, and a forced promotion with a blank reason is refused;
+        None is a caller that asks for none (the Engines tab, older scripts)."""
+        from assistant.errors import PermissionDenied
+
+        if user is not None and user.can("reports") and not user.can("engines"):
+            raise PermissionDenied(f"{user.name} ({user.role}) may evaluate and gate engine versions but not promote "
+                                   "them: promotion needs the admin role; ask an admin to promote it")
         require(user, "engines")
+        if reason is not None:
+            reason = " ".join(reason.split())
+            if force and not reason:
+                raise InputError(f"a forced promotion of {ref} needs a reason (why it may skip its gate)")
         registry, engines = self.registry, self.ctx.components.engines
         before = promoted_refs(registry).get(parse_ref(ref)[0])
-        record = promote(registry, ref, force, actor=user.name, register=engines.publish)
+        record = promote(registry, ref, force, actor=user.name, register=engines.publish, reason=reason or None)
         if before not in (None, record.ref):  # the version it replaces is no longer offered: free its slot
             engines.withdraw([before])
-        self.ctx.audit(user, "promote engine", record.ref + (" (forced)" if force else ""))
+        detail = record.ref + (" (forced)" if force else "") + (f": {reason}" if reason else "")
+        self.ctx.audit(user, "promote engine", detail)
         return record.ref
 
     def demote(self, user: User, name: str) -> str | None:
