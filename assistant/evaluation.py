@@ -87,6 +87,33 @@ def check_options(opts: EvalOptions) -> None:
             raise EvalInputError("--gate and --against name the same engine")
 
 
+def questions_summary(path: Path, preview: int = 5) -> dict[str, Any]:
+    """What a questions file holds, read by the very reader a run uses (`load_questions`, every line checked):
+    how many questions, answerable / unanswerable / unmarked, with a reference, and the first `preview` rows.
+    Raises EvalInputError naming FILE:LINE of the first broken line."""
+    questions = load_questions(path)
+    answerable = sum(q.answerable is True for q in questions)
+    unanswerable = sum(q.answerable is False for q in questions)
+    return {"path": str(path), "questions": len(questions), "answerable": answerable, "unanswerable": unanswerable,
+            "unmarked": len(questions) - answerable - unanswerable,
+            "with_reference": sum(q.reference is not None for q in questions),
+            "preview": [q.to_json() for q in questions[:preview]]}
+
+
+def gate_metrics(modes: list[str], judge: bool) -> list[str]:
+    """The metrics a gate may decide on in a run of these modes, with or without a judge (`check_gate_metric`)."""
+    from eval.catalog import METRICS
+
+    usable = []
+    for name in METRICS:
+        try:
+            check_gate_metric(name, modes, judge)
+        except EvalInputError:
+            continue
+        usable.append(name)
+    return usable
+
+
 def _judge_spec(opts: EvalOptions, svc: Components) -> JudgeSpec:
     if opts.judge == "none":
         return JudgeSpec("none")
