@@ -1,5 +1,6 @@
 """Engines on the command line (`assistant.services.engines`): `engines list|show|remove|promote|export`,
-`datagen sft|dpo` (training sets from the index) and `train sft|dpo` (a new engine version).
+`datagen sft|dpo` (training sets from the index), `datagen feedback` (from the chat's ratings) and
+`train sft|dpo` (a new engine version).
 
 The `train` options are not written here: `recipe_options` builds one per `finetune.recipes.TrainRecipe`
 field that the kind exposes (`TRAIN_OPTIONS`), as the web form does from the same list.
@@ -32,6 +33,7 @@ from assistant.cli.common import (
 )
 from assistant.cli.jobs import print_queued
 from assistant.errors import InputError
+from assistant.feedback_data import FeedbackRequest
 from assistant.services import operator
 from assistant.training import DatagenRequest, TrainRequest
 from finetune.datagen_dpo import DPOOptions
@@ -146,6 +148,40 @@ def datagen_dpo(
                          distractors=distractors, summaries=summaries)
     request = DatagenRequest("dpo", options, out, eval_questions, val_fraction, redact or [], max_tokens, None, seed)
     _datagen(request, queue, home, as_json)
+
+
+@datagen_app.command("feedback")
+def datagen_feedback(
+    groups: GroupsOpt = None,
+    eval_questions: EvalOpt = None,
+    val_fraction: ValOpt = 0.1,
+    redact: RedactOpt = None,
+    max_tokens: MaxTokOpt = None,
+    seed: SeedOpt = 0,
+    queue: QueueOpt = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learning from users: thumbs-up answers as SFT rows (HOME/datasets/feedback-sft.jsonl), thumbs-down answers
+    with an evaluator's correction as DPO pairs, correction chosen (feedback-dpo.jsonl); train on either."""
+    request = FeedbackRequest(parse_groups(groups), eval_questions, val_fraction, redact or [], max_tokens, seed)
+    svc = services(home, quiet=as_json)
+    if queue:
+        print_queued(svc.engines.submit_datagen_feedback(operator(), request), as_json)
+        return
+    doc = svc.engines.datagen_feedback(operator(), request, progress_work(as_json))
+    if as_json:
+        emit_json(doc)
+        return
+    for kind in ("sft", "dpo"):
+        part = doc[kind]
+        if part["out"]:
+            say(f"{kind.upper()}: wrote {part['rows']} rows to {part['out']}"
+                + (f" and {part['validation_rows']} to {part['validation_out']}" if part["validation_out"] else ""))
+        else:
+            say(f"{kind.upper()}: no rows" + (f" ({part['error']})" if part.get("error") else ""))
+    for item in doc["skipped"]:
+        say(f"[yellow]skipped[/yellow] {item['count']}: {item['reason']}")
 
 
 def _datagen(request: DatagenRequest, queue: bool, home: Path | None, as_json: bool) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from assistant.accounts import User
 from assistant.engines import EngineRegistry, check_engine_name, parse_ref, remove_engine
 from assistant.errors import InputError
+from assistant.feedback_data import FeedbackRequest, run_feedback_datagen
 from assistant.jobs import Job, JobCancelled
 from assistant.promotion import demote, gate_result, promote, promoted_refs
 from assistant.services.base import ServiceContext, require
@@ -137,6 +138,28 @@ class EnginesService:
 
     def datagen_job(self, user: User, work: Work, request: DatagenRequest) -> dict[str, Any]:
         return self.datagen(user, request, work).to_json()
+
+    # -- learning from users: the chat's ratings as training sets ------------------------------------
+    def datagen_feedback(self, user: User, request: FeedbackRequest | None = None, work: Work | None = None,
+                         ) -> dict[str, Any]:
+        """"Improve from feedback": thumbs-up answers as SFT rows (HOME/datasets/feedback-sft.jsonl), thumbs-down
+        answers with an evaluator's correction as DPO pairs (feedback-dpo.jsonl); the summary
+        {"rows","skipped":[{"reason","count"}],"sft":{…},"dpo":{…},…}. Restricted sources as datagen's rule."""
+        require(user, "engines")
+        request = request or FeedbackRequest()
+        self.ctx.audit(user, "datagen", "feedback" + (f" (groups {', '.join(request.groups)})" if request.groups
+                                                      else ""))
+        return run_feedback_datagen(self.ctx.components, self.ctx.history.feedback_rows(), request, work)
+
+    def submit_datagen_feedback(self, user: User, request: FeedbackRequest | None = None) -> Job:
+        """The same as a background job of kind "datagen" (the Engines tab's "Improve from feedback")."""
+        require(user, "engines")
+        return self.ctx.jobs.enqueue("datagen", user.name, "Improve from feedback",
+                                     job_payload(user, "engines.datagen_feedback_job",
+                                                 request=request or FeedbackRequest()))
+
+    def datagen_feedback_job(self, user: User, work: Work, request: FeedbackRequest) -> dict[str, Any]:
+        return self.datagen_feedback(user, request, work)
 
     # -- training ------------------------------------------------------------------------------------
     def train(self, user: User, request: TrainRequest, work: Work | None = None) -> dict[str, Any]:

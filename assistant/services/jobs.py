@@ -21,7 +21,8 @@ from assistant.services.base import ServiceContext, operator, require
 from assistant.services.workers import KINDS, STORE_KINDS, Worker, WorkerOptions
 
 # What a queued job may call: "feature.method" of the Services.
-RUNNERS = frozenset({"documents.index_job", "engines.datagen_job", "engines.train_job", "reports.evaluate_job"})
+RUNNERS = frozenset({"documents.index_job", "engines.datagen_job", "engines.datagen_feedback_job", "engines.train_job",
+                     "reports.evaluate_job"})
 
 
 def job_payload(user: User, call: str, **args: Any) -> dict[str, Any]:
