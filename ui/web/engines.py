@@ -57,7 +57,9 @@ def _layout() -> EnginesTab:
             remove = gr.Button("Remove", variant="stop")
         with gr.Row():
             datagen = {"sft": gr.Button("Generate SFT data from the index"),
-                       "dpo": gr.Button("Generate DPO pairs from won/lost bids")}
+                       "dpo": gr.Button("Generate DPO pairs from won/lost bids"),
+                       # The chat's ratings: feedback-sft.jsonl (thumbs up) and feedback-dpo.jsonl (corrections).
+                       "feedback": gr.Button("Improve from feedback", elem_id="datagen-feedback")}
         with gr.Row():
             dataset = gr.Dropdown(label="Dataset", choices=[], scale=3, elem_id="train-dataset")
             kind = gr.Radio(list(KINDS), value="sft", label="Training")
@@ -110,6 +112,10 @@ def _wire_training(services: Services, tab: EnginesTab, timer: gr.Timer) -> None
     def on_datagen(kind: str) -> Any:
         @user_errors
         def run(request: gr.Request) -> str:
+            if kind == "feedback":
+                job = services.engines.submit_datagen_feedback(current_user(services, request))
+                return (f"{job.title}: job {job.id} started; feedback-sft.jsonl (thumbs up) and feedback-dpo.jsonl "
+                        "(corrected answers) appear in the dataset list when it is done.")
             options = SFTOptions() if kind == "sft" else DPOOptions()
             job = services.engines.submit_datagen(current_user(services, request), DatagenRequest(kind, options))
             return f"{job.title}: job {job.id} started; the dataset appears in the list when it is done."
