@@ -11,7 +11,7 @@ from typing import Any
 
 from assistant.accounts import User
 from assistant.engines import EngineRegistry, check_engine_name, parse_ref, remove_engine
-from assistant.errors import InputError
+from assistant.errors import InputError, NotFound
 from assistant.feedback_data import FeedbackRequest, run_feedback_datagen
 from assistant.jobs import Job, JobCancelled
 from assistant.promotion import demote, gate_result, promote, promoted_refs
@@ -55,9 +55,9 @@ class EnginesService:
 
     def promote(self, user: User, ref: str, force: bool = False, reason: str | None = None) -> str:
         """Offer NAME@N to staff: through its passing gate, or `force`d past it. `reason` says why it was forced;
-        it is recorded in promoted.json and the audit log. A front end that asks for one (the Reports tab,
-        `engines promote --reason`) passes what was typed, and a forced promotion with a blank reason is refused;
-        None is a caller that asks for none (the Engines tab, older scripts)."""
+        it is recorded in promoted.json and the audit log. A front end that asks for one (the Reports and Engines
+        tabs, `engines promote --reason`) passes what was typed, and a forced promotion with a blank reason is
+        refused; None is a caller that asks for none (older scripts)."""
         from assistant.errors import PermissionDenied
 
         if user is not None and user.can("reports") and not user.can("engines"):
@@ -122,6 +122,30 @@ class EnginesService:
         require(user, "engines")
         folder = self.ctx.paths.datasets
         return sorted(str(p) for p in folder.glob("*.jsonl") if not p.name.endswith(".val.jsonl"))
+
+    def dataset_preview(self, user: User, name: str, first: int = 5) -> dict[str, Any]:
+        """A training set of HOME/datasets at a glance, before training on it (finetune.preview):
+        {"file","kind","rows","validation_rows","skipped":[{"reason","count"}],"tokens","first":[…]}. `name` is
+        a file name there or a path inside it (an entry of `datasets`); anything outside is refused. A file that
+        would not train is a DataError naming the file and its first bad line."""
+        from finetune.preview import dataset_preview
+
+        require(user, "engines")
+        return dataset_preview(self._dataset_file(name), first)
+
+    def _dataset_file(self, name: str) -> Path:
+        folder = self.ctx.paths.datasets.resolve()
+        text = (name or "").strip()
+        if not text:
+            raise InputError("name a dataset of HOME/datasets (e.g. sft.jsonl)")
+        path = (folder / text).resolve()  # an absolute `name` replaces the folder: it must still lie inside it
+        if not path.is_relative_to(folder) or path == folder:
+            raise InputError(f"{text}: not a dataset of {folder} (only its training sets can be previewed)")
+        if path.suffix != ".jsonl":
+            raise InputError(f"{text}: a training set is a .jsonl file")
+        if not path.is_file():
+            raise NotFound(f"{text}: no such dataset in {folder} (generate one first)")
+        return path
 
     def datagen(self, user: User, request: DatagenRequest, work: Work | None = None) -> Any:
         """Generate one SFT or DPO training set from the index; a finetune DatagenResult."""

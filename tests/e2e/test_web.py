@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -146,7 +147,9 @@ def test_admin_uploads_reindexes_and_finds_it_in_an_answer(browser, web_server, 
 
 
 def test_admin_trains_an_engine_from_the_page_and_promotes_it(browser, web_server, tmp_path: Path) -> None:
-    """A tiny SFT run (a few real TRL steps on the embedded model) launched from the Engines tab."""
+    """A tiny SFT run (a few real TRL steps on the embedded model) launched from the Engines tab: the picked
+    dataset previewed, an out-of-range option refused naming its field (nothing queued), non-default options
+    recorded in engine.json, the tracking folder shown, a forced promotion only with a reason."""
     datasets = web_server.home / "datasets"
     datasets.mkdir(exist_ok=True)
     rows = [{"messages": [{"role": "user", "content": f"What does Calderbrook offer to client {n}?"},
@@ -159,8 +162,24 @@ def test_admin_trains_an_engine_from_the_page_and_promotes_it(browser, web_serve
     page.get_by_role("tab", name="Engines").click()
     page.locator("#train-dataset input").click()
     page.get_by_role("option", name="tiny-sft.jsonl").first.click()
+    # The picked set's preview: its counts and first rows, read by the trainer's own reader.
+    page.locator("#dataset-info").get_by_text(re.compile(r"tiny-sft\.jsonl.*8 rows")).wait_for(timeout=30_000)
+    assert "What does Calderbrook offer to client 0?" in page.locator("#dataset-preview").inner_text()
     page.locator("#train-name input, #train-name textarea").first.fill("webtrained")
     page.locator("#train-steps input").fill("10")
+    page.get_by_text("More training options").click()
+    # An out-of-range option is refused with its field's name, and nothing is queued.
+    page.locator("#train-lora-r input").fill("0")
+    page.click("#train-button")
+    page.get_by_text(re.compile(r"lora_r: Input should be greater than or equal to 1")).first.wait_for(
+        timeout=30_000)
+    shots(page, "option-out-of-range")
+    assert "job" not in page.locator("#engines-status").inner_text()
+    page.locator("#train-lora-r input").fill("4")
+    page.locator("#train-lora-alpha input, #train-lora-alpha textarea").first.fill("8")
+    page.locator("#train-learning-rate input, #train-learning-rate textarea").first.fill("0.0005")
+    page.locator("#train-report-to input").click()
+    page.get_by_role("option", name="tensorboard", exact=True).first.click()
     page.click("#train-button")
     page.locator("#engines-status").get_by_text("job").wait_for(timeout=60_000)
     # The loss plot fills in while it trains (one point per logged step).
@@ -175,9 +194,18 @@ def test_admin_trains_an_engine_from_the_page_and_promotes_it(browser, web_serve
     wait_until(lambda: "Train webtrained" in page.locator("#jobs-table").inner_text()
                and "running" not in page.locator("#jobs-table").inner_text(), 600)
     shots(page, "training-done")
-    assert "failed" not in page.locator("#jobs-table").inner_text().split("Train webtrained")[0].splitlines()[-1]
+    jobs_text = page.locator("#jobs-table").inner_text()
+    assert "failed" not in jobs_text.split("Train webtrained")[0].splitlines()[-1]
+    assert jobs_text.count("Train webtrained") == 1, jobs_text  # the refused click queued nothing
+    hyper = json.loads((web_server.home / "engines" / "webtrained" / "v1" / "engine.json").read_text())[
+        "hyperparameters"]
+    tracking = web_server.home / "tracking" / "webtrained-v1"
+    assert (hyper["lora_r"], hyper["lora_alpha"], hyper["learning_rate"], hyper["report_to"]) == (
+        4, 8, 0.0005, "tensorboard"), hyper
+    assert hyper["tracking"]["dir"] == str(tracking) and any(tracking.rglob("events.out.tfevents*")), hyper
     page.get_by_role("tab", name="Engines").click()
     wait_until(lambda: "webtrained@1" in page.locator("#engines-table").inner_text(), 30)
+    assert f"tensorboard: {tracking}" in page.locator("#engines-table").inner_text()  # where its logs are
     shots(page, "engine-registered")
     # Not promoted yet: staff do not see it; after a (forced, no gate yet) promotion they do.
     def staff_models() -> list[str]:
@@ -188,9 +216,15 @@ def test_admin_trains_an_engine_from_the_page_and_promotes_it(browser, web_serve
     page.locator("#engine-pick input").click()
     page.get_by_role("option", name="webtrained@1").first.click()
     page.get_by_label("Promote without a passing gate").check()
+    page.get_by_role("button", name="Promote to staff").click()  # forced without a reason: refused
+    page.get_by_text(re.compile("forced promotion of webtrained@1 needs a reason")).first.wait_for(timeout=30_000)
+    assert not (web_server.home / "engines" / "webtrained" / "promoted.json").exists()
+    page.locator("#engine-promote-reason input, #engine-promote-reason textarea").first.fill("browser smoke test")
     page.get_by_role("button", name="Promote to staff").click()
     page.locator("#engines-status").get_by_text("Promoted webtrained@1").wait_for(timeout=30_000)
     shots(page, "promoted")
+    promoted = json.loads((web_server.home / "engines" / "webtrained" / "promoted.json").read_text())
+    assert (promoted["forced"], promoted["reason"]) == (True, "browser smoke test"), promoted
     assert "webtrained@1" in staff_models()
 
 

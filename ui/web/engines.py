@@ -1,8 +1,9 @@
 """The Engines tab (admins): registered versions, promotion and removal, training sets, training with a live
-loss plot."""
+loss plot; the picked dataset's preview, and where a run's tracking logs are."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from ui.web.common import current_user, require_choice, signed_in, user_errors
 from ui.web.jobs import LivePanel, cancel_latest
 from ui.web.training_form import KINDS, RecipeForm, build_main_knobs, build_more_knobs, new_form
 
-ENGINE_COLUMNS = ["engine", "parent", "base", "train loss", "eval loss", "created", "gate", "promoted"]
+ENGINE_COLUMNS = ["engine", "parent", "base", "train loss", "eval loss", "created", "gate", "promoted", "tracking"]
 JOB_KINDS = ("datagen", "train")
 
 
@@ -25,10 +26,13 @@ class EnginesTab:
     table: gr.Dataframe
     engine_pick: gr.Dropdown
     force: gr.Checkbox
+    reason: gr.Textbox
     promote: gr.Button
     remove: gr.Button
     datagen: dict[str, gr.Button]
     dataset: gr.Dropdown
+    dataset_info: gr.Markdown  # the picked dataset's counts (finetune.preview), or why it would not train
+    dataset_rows: gr.Dataframe  # its first rows
     kind: gr.Radio
     name: gr.Textbox
     parent: gr.Dropdown
@@ -52,7 +56,8 @@ def _layout() -> EnginesTab:
         table = gr.Dataframe(headers=ENGINE_COLUMNS, interactive=False, elem_id="engines-table")
         with gr.Row():
             engine_pick = gr.Dropdown(label="Engine version", choices=[], scale=3, elem_id="engine-pick")
-            force = gr.Checkbox(label="Promote without a passing gate", value=False)
+            force = gr.Checkbox(label="Promote without a passing gate", value=False, elem_id="engine-force")
+            reason = gr.Textbox(label="Reason to force (required; audited)", scale=2, elem_id="engine-promote-reason")
             promote = gr.Button("Promote to staff")
             remove = gr.Button("Remove", variant="stop")
         with gr.Row():
@@ -68,6 +73,8 @@ def _layout() -> EnginesTab:
             form = new_form()
             build_main_knobs(form, "sft")
             train = gr.Button("Train", variant="primary", elem_id="train-button")
+        dataset_info = gr.Markdown(elem_id="dataset-info")
+        dataset_rows = gr.Dataframe(headers=["question", "answer"], interactive=False, elem_id="dataset-preview")
         build_more_knobs(form, "sft")
         with gr.Row():
             live = gr.HTML(elem_id="engines-live")
@@ -75,8 +82,8 @@ def _layout() -> EnginesTab:
         status = gr.Markdown(elem_id="engines-status")
         loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss (latest training job)",
                                 elem_id="loss-plot", height=280)
-    return EnginesTab(tab, LivePanel(live, JOB_KINDS), table, engine_pick, force, promote, remove, datagen, dataset,
-                      kind, name, parent, form, train, cancel, status, loss_plot)
+    return EnginesTab(tab, LivePanel(live, JOB_KINDS), table, engine_pick, force, reason, promote, remove, datagen,
+                      dataset, dataset_info, dataset_rows, kind, name, parent, form, train, cancel, status, loss_plot)
 
 
 def _wire_registry(services: Services, tab: EnginesTab) -> None:
@@ -91,10 +98,11 @@ def _wire_registry(services: Services, tab: EnginesTab) -> None:
                 gr.update(choices=["", *refs]))
 
     @user_errors
-    def on_promote(ref: str | None, forced: bool, request: gr.Request) -> str:
+    def on_promote(ref: str | None, forced: bool, why: str | None, request: gr.Request) -> str:
         user = current_user(services, request)
         require_choice(ref, "Pick an engine version first.")
-        return f"Promoted {services.engines.promote(user, ref or '', forced)}: staff can now choose it in the chat."
+        ref = services.engines.promote(user, ref or "", forced, why or "")  # a force with a blank reason is refused
+        return f"Promoted {ref}: staff can now choose it in the chat."
 
     @user_errors
     def on_remove(ref: str | None, request: gr.Request) -> str:
@@ -103,8 +111,8 @@ def _wire_registry(services: Services, tab: EnginesTab) -> None:
         return f"Removed {', '.join(services.engines.remove(user, ref or ''))}."
 
     tab.tab.select(refresh, None, outputs)
-    tab.promote.click(on_promote, [tab.engine_pick, tab.force], tab.status, api_name="promote_engine").then(
-        refresh, None, outputs)
+    tab.promote.click(on_promote, [tab.engine_pick, tab.force, tab.reason], tab.status,
+                      api_name="promote_engine").then(refresh, None, outputs)
     tab.remove.click(on_remove, [tab.engine_pick], tab.status, api_name="remove_engine").then(refresh, None, outputs)
 
 
@@ -124,6 +132,17 @@ def _wire_training(services: Services, tab: EnginesTab, timer: gr.Timer) -> None
 
     for kind, button in tab.datagen.items():
         button.click(on_datagen(kind), None, tab.status, api_name=f"datagen_{kind}")
+
+    @user_errors
+    def on_dataset(data: str | None, request: gr.Request) -> tuple:
+        if not data:
+            return "", None
+        return preview_shown(services.engines.dataset_preview(current_user(services, request), data))
+
+    # Cleared first: a file that would not train shows its error (file and line) and no stale rows.
+    tab.dataset.change(lambda: ("", None), None, [tab.dataset_info, tab.dataset_rows], api_name=False,
+                       show_progress="hidden").then(on_dataset, [tab.dataset], [tab.dataset_info, tab.dataset_rows],
+                                                    api_name="preview_dataset")
 
     # The request comes first so that any number of knobs can follow it (Gradio passes inputs by position).
     @user_errors
@@ -155,7 +174,30 @@ def engine_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
     gate = {None: "none", True: "passed", False: "failed"}
     return [[r["ref"], r.get("parent") or "", r.get("base", ""), _metric(r, "train_loss", "loss"),
              _metric(r, "eval_loss", "best_eval_loss"), str(r.get("created", ""))[:16], gate[r["gate"]],
-             "yes" if r["promoted"] else ""] for r in rows]
+             "yes" if r["promoted"] else "", _tracking(r)] for r in rows]
+
+
+def _tracking(record: dict[str, Any]) -> str:
+    """Where a run with report_to wrote its tracking logs (HOME/tracking/ENGINE-vN), and by which tracker."""
+    tracking = (record.get("hyperparameters") or {}).get("tracking") or {}
+    return f"{tracking.get('report_to')}: {tracking['dir']}" if tracking.get("dir") else ""
+
+
+def preview_shown(doc: dict[str, Any]) -> tuple[str, Any]:
+    """A dataset preview as the tab shows it: one line of counts, and the first rows as a table."""
+    import pandas as pd
+
+    skipped = doc.get("skipped") or []
+    reasons = "; ".join(f"{s['reason']} ({s['count']})" for s in skipped)
+    parts = [f"**{html.escape(Path(doc['file']).name)}** ({doc['kind'].upper()}): {doc['rows']} rows, "
+             f"{doc['validation_rows']} for validation",
+             f"skipped {sum(int(s['count']) for s in skipped)}: {html.escape(reasons)}" if skipped else "none skipped"]
+    tokens = doc.get("tokens")
+    if isinstance(tokens, dict) and tokens:
+        parts.append("tokens: " + ", ".join(f"{k} {v}" for k, v in tokens.items()))
+    info = "; ".join(parts) + (f". First {len(doc['first'])} below." if doc["first"] else ".")
+    columns = ["question", "answer"] if doc["kind"] == "sft" else ["question", "chosen", "rejected"]
+    return info, pd.DataFrame(doc["first"], columns=columns)
 
 
 def _metric(record: dict[str, Any], *keys: str) -> str:
