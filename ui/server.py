@@ -210,5 +210,6 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     # Behind an authenticating proxy the peer's own address decides whether its headers are believed:
     # uvicorn must not replace it with the X-Forwarded-For the proxy (or anyone) sends.
     proxy_headers = not settings.auth.trusted_header_user
+    # A browser's open event stream would otherwise hold a stopping server (SIGTERM) for as long as it stays.
     uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port, log_level="warning",
-                proxy_headers=proxy_headers)
+                proxy_headers=proxy_headers, timeout_graceful_shutdown=5)
