@@ -12,6 +12,7 @@ saves one PNG per tab (and the sign-in page) under --out. Needs Debian's chromiu
 from __future__ import annotations
 
 import argparse
+import secrets
 import shutil
 import socket
 import subprocess
@@ -43,6 +44,21 @@ def demo_home(home: Path | None) -> Path:
     print(f"building a demo home in {home} ...", file=sys.stderr)
     subprocess.run(assistant("demo", "--no-serve", "--home", str(home)), check=True, stdout=subprocess.DEVNULL)
     return home
+
+
+def admin_password(home: Path, built: bool) -> str:
+    """The demo admin's password (`assistant demo` writes HOME/demo-accounts.txt when it serves), or a
+    screenshots account made for this run in the home it built."""
+    file = home / "demo-accounts.txt"
+    if file.exists():
+        return dict(line.split(" ", 1) for line in file.read_text().splitlines())["admin"]
+    if not built:
+        raise SystemExit(f"{home} has no demo-accounts.txt: give a home `assistant demo` has served, or none")
+    password = secrets.token_urlsafe(12)
+    subprocess.run(assistant("users", "add", "admin", "--role", "admin", "--groups", "leadership,finance",
+                             "--password-stdin", "--home", str(home)), input=password, text=True, check=True,
+                   stdout=subprocess.DEVNULL)
+    return password
 
 
 def start_server(home: Path, port: int) -> subprocess.Popen:
@@ -83,6 +99,9 @@ def take(url: str, password: str, out: Path) -> None:
                 continue
             tab.click()
             time.sleep(2)  # the tab loads its tables on select
+            if name == "Engines":  # the whole training form, not only its first row
+                page.get_by_text("More training options").click()
+                time.sleep(1)
             page.screenshot(path=str(out / f"{name.lower()}.png"), full_page=True)
         browser.close()
 
@@ -93,12 +112,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="where the PNGs go")
     args = parser.parse_args()
     home = demo_home(args.home)
-    accounts = dict(line.split(" ", 1) for line in (home / "demo-accounts.txt").read_text().splitlines())
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = start_server(home, port)
     try:
-        take(f"http://127.0.0.1:{port}", accounts["admin"], args.out)
+        take(f"http://127.0.0.1:{port}", admin_password(home, built=args.home is None), args.out)
     finally:
         server.terminate()
         server.wait(timeout=30)
