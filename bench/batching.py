@@ -99,19 +99,28 @@ def costs(llm: LocalLLM, asks: list, steps: int = 8) -> dict[str, float]:
 
     ids = llm.prepare(asks[0])[0]["input_ids"]
     out: dict[str, float] = {"prompt_tokens": int(ids.shape[1])}
+
+    def sync() -> None:  # a GPU runs ahead of the host: time what it did, not what was queued
+        if ids.is_cuda:
+            torch.cuda.synchronize()
+
     with torch.inference_mode():
         llm.model(input_ids=ids, logits_to_keep=1)  # warm
+        sync()
         started = time.perf_counter()
         first = llm.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        sync()
         out["prefill_s"] = time.perf_counter() - started
         for batch in (1, 16):
             cache = first.past_key_values
             if batch > 1:
                 cache.batch_repeat_interleave(batch)
-            token = torch.zeros((batch, 1), dtype=torch.long)
+            token = torch.zeros((batch, 1), dtype=torch.long, device=ids.device)
+            sync()
             started = time.perf_counter()
             for _ in range(steps):
                 cache = llm.model(input_ids=token, past_key_values=cache, use_cache=True).past_key_values
+            sync()
             out[f"step_{batch}_s"] = (time.perf_counter() - started) / steps
             first = llm.model(input_ids=ids, use_cache=True, logits_to_keep=1)
     return {k: round(v, 4) for k, v in out.items()}

@@ -30,8 +30,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One models folder for the whole run, so the embedded models are prepared once."""
-    return tmp_path_factory.mktemp("models")
+    """One models folder for the whole run, so the embedded models are prepared once. ASSISTANT_TEST_MODELS
+    names a folder prepared before (reused across runs; a GPU machine's own, where the packages that carry the
+    embedded models cannot travel)."""
+    prepared = os.environ.get("ASSISTANT_TEST_MODELS")
+    return Path(prepared) if prepared else tmp_path_factory.mktemp("models")
 
 
 @pytest.fixture
