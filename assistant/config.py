@@ -178,15 +178,51 @@ class JobsSettings(BaseModel):
     )
     ray_cpus: float = Field(1.0, gt=0, description="CPUs a job reserves on the Ray cluster")
     ray_train_gpus: float | None = Field(
-        None, ge=0, description="GPUs a training job reserves on the Ray cluster (default: 1 when the cluster has "
-        "GPUs, else 0)",
+        None, ge=0, description="GPUs a training job reserves on the Ray cluster (default: train_processes when the "
+        "cluster has GPUs, else 0); above 1 it is also the training processes' number when train_processes is 1",
+    )
+    train_processes: int = Field(
+        1, ge=1, description="processes a queued training run spreads over, one per GPU; above 1 the job launches "
+        "them with `accelerate launch` (with `torch.distributed.run` on a machine without GPUs, gloo on the CPU)",
+    )
+    train_accelerate_config: Path | None = Field(
+        None, description="the accelerate config those processes run under: one of the shipped "
+        "finetune/accelerate/{zero2,zero3,fsdp}.yaml or your own; unset: accelerate's plain multi-GPU DDP",
     )
 
+    @field_validator("train_accelerate_config")
+    @classmethod
+    def _config_file_exists(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser()
+        if not path.is_absolute() and not path.is_file():
+            shipped = Path(__file__).resolve().parent.parent / path  # finetune/accelerate/… beside this package
+            path = shipped if shipped.is_file() else path
+        if not path.is_file():
+            raise ValueError(f"{value}: no such accelerate config file; name one of the shipped "
+                             "finetune/accelerate/{zero2,zero3,fsdp}.yaml or a file of your own")
+        return path.absolute()
+
     @model_validator(mode="after")
-    def _ray_needs_an_address(self) -> JobsSettings:
+    def _ray_settings(self) -> JobsSettings:
         if self.runner == "ray" and not self.ray_address:
             raise ValueError('runner = "ray" needs ray_address, the head node\'s host:port (or "auto")')
+        gpus = self.ray_train_gpus
+        if self.runner == "ray" and gpus is not None and gpus > 1 and gpus != int(gpus):
+            raise ValueError(f"ray_train_gpus {gpus:g}: Ray reserves more than one GPU only in whole GPUs")
+        if self.runner == "ray" and gpus and self.train_processes > max(1.0, gpus):
+            raise ValueError(f"train_processes {self.train_processes} needs a GPU each, but ray_train_gpus reserves "
+                             f"{gpus:g}: set ray_train_gpus to {self.train_processes} (or leave it unset)")
         return self
+
+    def training_processes(self) -> int:
+        """The processes a queued training run spreads over: train_processes, or on Ray with it left at 1,
+        the GPUs ray_train_gpus reserves (one process per GPU)."""
+        gpus = self.ray_train_gpus
+        if self.train_processes == 1 and self.runner == "ray" and gpus is not None and gpus > 1:
+            return int(gpus)
+        return self.train_processes
 
 
 class EvalSettings(BaseModel):

@@ -55,10 +55,14 @@ class RayCluster:
         gpus = 0.0
         if kind == "train":
             have = float(self.ray.cluster_resources().get("GPU", 0))
-            gpus = self.settings.ray_train_gpus if self.settings.ray_train_gpus is not None else min(1.0, have)
+            processes = self.settings.training_processes()
+            gpus = self.settings.ray_train_gpus
+            if gpus is None:  # one GPU per training process when the cluster has GPUs
+                gpus = float(processes) if processes > 1 and have else min(1.0, have)
             if gpus > have:
-                raise InputError(f"a training job asks for {gpus:g} GPU(s) (jobs.ray_train_gpus) but the Ray cluster "
-                                 f"at {self.address} has {have:g}; lower it or add a GPU node")
+                raise InputError(f"a training job asks for {gpus:g} GPU(s) (jobs.ray_train_gpus, or one per process "
+                                 f"of jobs.train_processes) but the Ray cluster at {self.address} has {have:g}; "
+                                 "lower it or add a GPU node")
         return {"num_cpus": self.settings.ray_cpus, "num_gpus": gpus}
 
     def submit(self, home: str, job_id: int, kind: str) -> RayTask:

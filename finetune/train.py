@@ -438,12 +438,15 @@ def run_training(
     final = job.run_dir / FINAL_DIR
     if is_main_process():
         shutil.rmtree(final, ignore_errors=True)
+    wait_for_everyone()  # several processes: none saves into a folder rank 0 is still removing
     trainer.save_model(str(final))  # with load_best_model_at_end this is the best checkpoint's adapter
-    for stray in ("training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                  "chat_template.jinja", "README.md"):
-        (final / stray).unlink(missing_ok=True)  # the base's tokenizer serves every engine
-    if (job.run_dir / METRICS_FILE).is_file():
-        shutil.copy(job.run_dir / METRICS_FILE, final / METRICS_FILE)
+    if is_main_process():  # (every process saves: ZeRO-3 and FSDP gather the weights; rank 0 writes them)
+        for stray in ("training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                      "chat_template.jinja", "README.md"):
+            (final / stray).unlink(missing_ok=True)  # the base's tokenizer serves every engine
+        if (job.run_dir / METRICS_FILE).is_file():
+            shutil.copy(job.run_dir / METRICS_FILE, final / METRICS_FILE)
+    wait_for_everyone()  # the adapter is whole before any process returns (and rank 0 registers it)
     only = {"sft": ("packing", "assistant_only_loss"), "dpo": ("beta", "loss_type", "loss_weights")}
     hyper = recipe.model_dump(exclude={k for kind, keys in only.items() if kind != job.kind for k in keys})
     hyper.update({"kind": job.kind, "loss": loss_mode if job.kind == "sft" else "dpo_" + "+".join(recipe.loss_type),

@@ -199,11 +199,21 @@ class EnginesService:
                                      job_payload(user, "engines.train_job", request=request))
 
     def train_job(self, user: User, work: Work, request: TrainRequest) -> dict[str, Any]:
-        """A queued training run, run by a worker; a re-queued one with `resume` continues its checkpoints."""
+        """A queued training run, run by a worker; a re-queued one with `resume` continues its checkpoints.
+        With jobs.train_processes > 1 (or Ray's ray_train_gpus) this process launches that many training
+        processes, one per GPU, and reports for rank 0 (assistant/train_ranks.py)."""
         from finetune.train import TrainingCancelled
 
+        processes = self.ctx.settings.jobs.training_processes()
         try:
-            return self.train(user, request, work)
+            if processes <= 1:
+                return self.train(user, request, work)
+            from assistant.train_ranks import train_on_ranks
+
+            self._check_train(user, request)
+            self.ctx.audit(user, "train", f"{request.kind} {request.engine} on {request.data} "
+                                          f"({processes} processes)")
+            return train_on_ranks(self.ctx.settings, request, work, processes)
         except TrainingCancelled as err:
             raise JobCancelled(str(err)) from err
 
