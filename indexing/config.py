@@ -18,6 +18,12 @@ class IndexingSettings(BaseModel):
     )
     embed_batch_size: int = Field(64, ge=1, le=4096)
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="what runs the embedder: 'auto' = ONNX Runtime on the CPU when onnx, onnxscript and "
+        "onnxruntime import and the export (made once in HOME/models/<name>-onnx, checked against torch at "
+        "every load) checks out, else torch with a warning naming why; on CUDA or MPS torch. 'onnx' = ONNX "
+        "Runtime or a clear error; 'torch' = sentence-transformers on torch. The vectors are the same",
+    )
     chroma_url: str | None = Field(
         None, description="URL of a Chroma server (http://host:port); unset = embedded Chroma in HOME/chroma"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -70,31 +71,64 @@ def pick_device(device: str) -> str:
     return "cpu"
 
 
+class EmbedBackendWarning(UserWarning):
+    """The ONNX backend was wanted (`embed_backend = "auto"`) but could not be used; torch runs instead."""
+
+
+def _torch_embedding(folder: Path, batch_size: int, device: str, cache_dir: Path) -> Any:
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    return HuggingFaceEmbedding(
+        model_name=str(folder),
+        embed_batch_size=batch_size,
+        device=device,
+        cache_folder=str(cache_dir),
+        normalize=True,
+    )
+
+
 @lru_cache(maxsize=4)
-def load_embed_model(folder: Path, batch_size: int, device: str, cache_dir: Path) -> Any:
+def load_embed_model(folder: Path, batch_size: int, device: str, cache_dir: Path, backend: str = "auto") -> Any:
     """A llama-index embedding over sentence-transformers, normalised for cosine distance.
+
+    `backend` (indexing.embed_backend): "torch" is HuggingFaceEmbedding; "onnx" runs the same model
+    exported once to ONNX (HOME/models/<name>-onnx/) on ONNX Runtime's CPU provider, checked against
+    torch at every load; "auto" is onnx on the CPU when it can be used (else torch, with one warning
+    naming why) and torch on CUDA or MPS.
 
     Cached per process: the web app and tests build many services over the same model.
     """
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from transformers.utils import logging as hf_logging
 
+    if backend not in ("auto", "torch", "onnx"):
+        raise ModelUnavailable(f"indexing.embed_backend must be 'auto', 'torch' or 'onnx' (got {backend!r})")
     hf_logging.disable_progress_bar()  # our own progress goes to the user; per-tensor bars are noise
-    try:
-        return HuggingFaceEmbedding(
-            model_name=str(folder),
-            embed_batch_size=batch_size,
-            device=pick_device(device),
-            cache_folder=str(cache_dir),
-            normalize=True,
+    resolved = pick_device(device)
+    if backend == "onnx" and resolved != "cpu":
+        raise ModelUnavailable(
+            f"indexing.embed_backend 'onnx' runs on the CPU, but indexing.device is {resolved!r}: "
+            "set device = 'cpu', or embed_backend = 'auto' or 'torch'"
         )
+    try:
+        model = _torch_embedding(folder, batch_size, resolved, cache_dir)
     except Exception as err:
         raise ModelUnavailable(f"cannot load the embedder from {folder}: {str(err).splitlines()[0]}") from err
+    if backend == "torch" or resolved != "cpu":
+        return model
+    from indexing.onnx_embedding import OnnxUnavailable, load_onnx
+
+    try:
+        return load_onnx(model._model, folder, cache_dir, batch_size)
+    except OnnxUnavailable as err:
+        if backend == "onnx":
+            raise ModelUnavailable(f"{err} (set indexing.embed_backend = 'torch' to embed with torch)") from err
+        warnings.warn(f"embedding with torch instead of ONNX Runtime: {err}", EmbedBackendWarning, stacklevel=2)
+        return model
 
 
 def token_counter(embed_model: Any) -> Callable[[str], list[int]]:
     """The embedder's own tokenizer, so chunk sizes are measured in the tokens it truncates at."""
-    tokenizer = embed_model._model.tokenizer  # sentence-transformers keeps it here
+    tokenizer = embed_model._model.tokenizer  # sentence-transformers keeps it here (the ONNX one wraps the same)
 
     def encode(text: str) -> list[int]:
         return tokenizer.encode(text, add_special_tokens=False)

@@ -153,7 +153,8 @@ class Indexer:
 
             folder = resolve_embedder_folder(self.settings.embedder, self.models_dir, self.progress.message)
             self._embed_model = load_embed_model(
-                folder, self.settings.embed_batch_size, self.settings.device, self.models_dir
+                folder, self.settings.embed_batch_size, self.settings.device, self.models_dir,
+                self.settings.embed_backend,
             )
         return self._embed_model
 
