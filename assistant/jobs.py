@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -54,6 +55,20 @@ class JobError(InputError):
 class JobCancelled(Exception):
     """Raised inside a job function when a cancel was requested."""
 
+
+
+def signal_on_parent_death(sig: int) -> bool:
+    """Have the kernel send this process `sig` the moment its parent dies, even by `kill -9` (Linux's
+    PR_SET_PDEATHSIG): a job's process must not outlive the process that owns it. False where that cannot be
+    asked for; the caller then polls its parent."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(1, sig) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
 
 @dataclass
 class Job:

@@ -37,6 +37,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.job_payload import decode, encode
+from assistant.jobs import signal_on_parent_death
 from assistant.training import TrainRequest
 from assistant.work import Work
 
@@ -268,11 +269,8 @@ def _die_with_launcher() -> None:
     import threading
 
     launcher = os.getppid()
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != launcher:
+    if signal_on_parent_death(signal.SIGKILL):
+        if os.getppid() != launcher:  # it died before the request took effect
             os._exit(1)
         return
 

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.jobs import INTERRUPTED
+from assistant.jobs import INTERRUPTED, signal_on_parent_death
 
 KINDS = ("index", "datagen", "train", "eval")
 STORE_KINDS = ("index", "datagen", "eval")  # the jobs that open the vector store
@@ -171,24 +169,14 @@ def run_in_child(home: str, job_id: int, watch_parent: bool = True, where: str |
 
     if watch_parent:  # a Ray task's parent is its node's raylet; its worker's lease covers it instead
         signal.signal(signal.SIGTERM, stopped)
-        _term_when_parent_dies()
+        # At once on Linux, so that a short job cannot finish (and register a version) in the time a
+        # poll of the parent takes; _watch_parent covers the rest.
+        signal_on_parent_death(signal.SIGTERM)
         threading.Thread(target=_watch_parent, args=(parent, vanished), daemon=True).start()
     try:
         services.jobs.execute(job_id, where or f"running in process {os.getpid()} on {socket.gethostname()}")
     finally:
         services.close()
-
-
-def _term_when_parent_dies() -> None:
-    """On Linux the kernel sends SIGTERM the moment the worker dies, even by `kill -9`: a short job must not
-    finish (and register a version) in the seconds a poll of the parent would take."""
-    if not sys.platform.startswith("linux"):
-        return
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):  # then _watch_parent still notices
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _watch_parent(parent: int, stop: Any) -> None:
