@@ -88,13 +88,17 @@ def _torch_embedding(folder: Path, batch_size: int, device: str, cache_dir: Path
 
 
 @lru_cache(maxsize=4)
-def load_embed_model(folder: Path, batch_size: int, device: str, cache_dir: Path, backend: str = "auto") -> Any:
+def load_embed_model(
+    folder: Path, batch_size: int, device: str, cache_dir: Path, backend: str = "auto", precision: str = "fp32"
+) -> Any:
     """A llama-index embedding over sentence-transformers, normalised for cosine distance.
 
     `backend` (indexing.embed_backend): "torch" is HuggingFaceEmbedding; "onnx" runs the same model
     exported once to ONNX (HOME/models/<name>-onnx/) on ONNX Runtime's CPU provider, checked against
     torch at every load; "auto" is onnx on the CPU when it can be used (else torch, with one warning
-    naming why) and torch on CUDA or MPS.
+    naming why) and torch on CUDA or MPS. `precision` (indexing.embed_precision) applies to the ONNX
+    backend: "int8" runs its int8 model (vectors within a cosine of about 0.985 of torch's), "fp32" the
+    torch vectors; torch always embeds in the model's own precision.
 
     Cached per process: the web app and tests build many services over the same model.
     """
@@ -118,7 +122,7 @@ def load_embed_model(folder: Path, batch_size: int, device: str, cache_dir: Path
     from indexing.onnx_embedding import OnnxUnavailable, load_onnx
 
     try:
-        return load_onnx(model._model, folder, cache_dir, batch_size)
+        return load_onnx(model._model, folder, cache_dir, batch_size, precision)
     except OnnxUnavailable as err:
         if backend == "onnx":
             raise ModelUnavailable(f"{err} (set indexing.embed_backend = 'torch' to embed with torch)") from err

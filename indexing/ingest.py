@@ -154,14 +154,17 @@ class Indexer:
             folder = resolve_embedder_folder(self.settings.embedder, self.models_dir, self.progress.message)
             self._embed_model = load_embed_model(
                 folder, self.settings.embed_batch_size, self.settings.device, self.models_dir,
-                self.settings.embed_backend,
+                self.settings.embed_backend, self.settings.embed_precision,
             )
         return self._embed_model
 
     def _fingerprint(self) -> dict[str, Any]:
         s = self.settings
-        return {"v": PIPELINE_VERSION, "embedder": s.embedder, "size": s.chunk_size, "overlap": s.chunk_overlap,
-                "headers": s.contextual_headers}
+        fingerprint = {"v": PIPELINE_VERSION, "embedder": s.embedder, "size": s.chunk_size,
+                       "overlap": s.chunk_overlap, "headers": s.contextual_headers}
+        if s.embed_backend != "torch" and s.embed_precision != "fp32":  # other vectors: re-embed once
+            fingerprint["precision"] = s.embed_precision
+        return fingerprint
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:

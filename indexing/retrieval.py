@@ -27,7 +27,13 @@ RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.); damps the
 _INTERNAL_KEYS = frozenset(
     {"_node_content", "_node_type", "document_id", "doc_id", "ref_doc_id", PUBLIC_FLAG, "context"}
 )
-_RECENCY = re.compile(r"\b(latest|most recent|newest|current|up[- ]to[- ]date|this year'?s?)\b", re.I)
+RECENCY_AMONG = 10  # candidates (chunks, best first) among which "the latest" document is chosen
+# "current" as in "now", not the accounting sense ("total current liabilities", "the current ratio").
+_RECENCY = re.compile(
+    r"\b(latest|most recent|newest|current(?!\s+(?:assets?|liabilit\w*|ratio|portion|accounts?|debt|"
+    r"tax(?:es)?|investments?|maturities)\b)|up[- ]to[- ]date|this year'?s?)\b",
+    re.I,
+)
 
 
 @dataclass
@@ -99,6 +105,7 @@ class DenseRetriever:
 
 
 def wants_latest(query: str) -> bool:
+    """The question asks for the newest document ("the latest annual report", "our current policy")."""
     return bool(_RECENCY.search(query))
 
 
@@ -127,18 +134,25 @@ def fuse(rankings: list[list[RetrievedChunk]], k: int = RRF_K) -> list[Retrieved
     return sorted(fused.values(), key=lambda c: -c.score)
 
 
-def by_recency(candidates: list[RetrievedChunk]) -> list[RetrievedChunk]:
-    """Candidates with a date, newest first: fused as one more ranking for 'latest' questions.
+def by_recency(candidates: list[RetrievedChunk], among: int = RECENCY_AMONG) -> list[RetrievedChunk]:
+    """The chunks of the newest year's documents among the best matches: one more ranking for 'latest' questions.
 
     Only candidates of the same document type as the best match take part: in "the latest annual
-    report", what must be newest is an annual report, not whatever else was dated last.
+    report", what must be newest is an annual report, not whatever else was dated last. The newest is
+    chosen among the first `among` candidates, so a document that barely matches is not lifted for its
+    date alone. Like a named year, the newest year gets a ranking of its own: a ranking of every
+    dated candidate, newest first, was too weak to move three near-identical reports, where
+    reciprocal-rank fusion turns small rank differences into smaller score differences.
     """
     if not candidates:
         return []
     doc_type = candidates[0].metadata.get("doc_type")
     pool = [c for c in candidates if c.metadata.get("doc_type") == doc_type] if doc_type else candidates
-    dated = [(d, c) for c in pool if (d := _date_of(c)) is not None]
-    return [c for _, c in sorted(dated, key=lambda pair: pair[0], reverse=True)]
+    years = [d.year for c in pool[:among] if (d := _date_of(c)) is not None]
+    if not years:
+        return []
+    newest = max(years)  # by year: of two documents of this year, the better match still wins
+    return [c for c in pool if (d := _date_of(c)) is not None and d.year == newest]
 
 
 def by_period(candidates: list[RetrievedChunk], years: set[str]) -> list[RetrievedChunk]:
@@ -231,7 +245,7 @@ class Retriever:
                 # What the question says of the documents it wants: of a named year, or the newest.
                 years = years_named(query)
                 preferences = [by_period(ranked[:pool], years)] if years else []
-                if wants_latest(query):
+                if wants_latest(query) and not years:  # a year the question names is what it wants
                     preferences.append(by_recency(ranked[:pool]))
                 if preferences:
                     ranked = fuse([dense_hits, keyword_hits, *preferences])

@@ -81,6 +81,33 @@ def test_metadata_change_reindexes_the_file(tmp_path: Path, make_home) -> None:
     assert metas and all(m["sector"] == "health" for m in metas)
 
 
+def _vectors(home: Path):
+    """The stored embeddings, in chunk-id order."""
+    import numpy as np
+
+    from indexing.store import open_client, open_collection
+
+    got = open_collection(open_client(None, home / "chroma"), "documents").get(include=["embeddings"])
+    return np.asarray([v for _, v in sorted(zip(got["ids"], got["embeddings"], strict=True), key=lambda p: p[0])])
+
+
+def test_a_change_of_embedding_precision_re_embeds_every_file_once(tmp_path: Path, make_home) -> None:
+    """int8 and fp32 vectors are not the same vectors: an index must not hold some of each."""
+    import numpy as np
+
+    home = make_home()
+    corpus = tmp_path / "c"
+    write_corpus(corpus, n_files=2)
+    assert _service(home).index([corpus]).added == 2  # the default: int8
+    int8 = _vectors(home)
+    (home / "config.toml").write_text('[indexing]\nembed_precision = "fp32"\n')
+    run = _service(home).index([corpus])
+    assert (run.updated, run.unchanged) == (2, 0)
+    fp32 = _vectors(home)
+    assert int8.shape == fp32.shape and not np.allclose(int8, fp32, atol=1e-4)
+    assert (_service(home).index([corpus]).unchanged, len(chroma_entries(home)["ids"])) == (2, len(fp32))
+
+
 def test_cli_index_sources_remove_json(tmp_path: Path, make_home) -> None:
     home = make_home()
     corpus = tmp_path / "c"

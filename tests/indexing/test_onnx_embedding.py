@@ -137,3 +137,57 @@ def test_a_stale_export_is_not_used(models, folder: Path, cache: Path, monkeypat
         load_embed_model(folder, 16, "cpu", cache, "auto")
     assert made == [folder]
     load_embed_model.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def int8_model(models, folder: Path, cache: Path) -> OnnxEmbedding:
+    load_embed_model.cache_clear()
+    model = load_embed_model(folder, 16, "cpu", cache, "onnx", "int8")
+    load_embed_model.cache_clear()
+    return model
+
+
+def test_int8_vectors_stay_close_to_torch_and_rank_the_same_passages(models, int8_model, folder: Path,
+                                                                     cache: Path) -> None:
+    torch_model, _ = models
+    assert isinstance(int8_model, OnnxEmbedding)
+    assert (export_dir(folder, cache) / onnx_embedding.INT8_NAME).is_file()
+    texts = _texts()
+    expected = np.asarray(torch_model.get_text_embedding_batch(texts))
+    got = np.asarray(int8_model.get_text_embedding_batch(texts))
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = (expected * got).sum(axis=1)
+    assert cosines.min() >= onnx_embedding.INT8_MIN_COSINE
+    assert np.abs(got - expected).max() > 1e-4  # it is really the int8 model, not the fp32 one
+    passages = [t for t in texts[10:] if len(t) > 80]  # the policy memo's paragraphs, headings left out
+    assert len(passages) >= 4
+    for query in ("How much can I claim for meals a day?", "What is the hotel cap in London?",
+                  "When must expense claims be submitted?"):
+        want = np.asarray(torch_model.get_text_embedding_batch(passages)) @ np.asarray(
+            torch_model.get_query_embedding(query))
+        have = np.asarray(int8_model.get_text_embedding_batch(passages)) @ np.asarray(
+            int8_model.get_query_embedding(query))
+        assert int(np.argmax(have)) == int(np.argmax(want)), query
+
+
+def test_a_corrupt_int8_model_is_made_again_and_a_bad_precision_is_named(int8_model, folder: Path,
+                                                                         cache: Path) -> None:
+    target = export_dir(folder, cache) / onnx_embedding.INT8_NAME
+    target.write_bytes(b"not an onnx model")
+    load_embed_model.cache_clear()
+    repaired = load_embed_model(folder, 16, "cpu", cache, "onnx", "int8")
+    assert target.stat().st_size > 1000
+    assert np.allclose(repaired.get_text_embedding("revenue"), int8_model.get_text_embedding("revenue"), atol=1e-5)
+    with pytest.raises(onnx_embedding.OnnxUnavailable, match="precision 'int4'"):
+        onnx_embedding.load_onnx(int8_model._model, folder, cache, 16, "int4")
+    load_embed_model.cache_clear()
+
+
+def test_an_int8_model_that_moves_the_vectors_too_far_is_refused(int8_model, folder: Path, cache: Path,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setattr(onnx_embedding, "INT8_MIN_COSINE", 1.0001)  # no int8 model can pass: both tries fail
+    load_embed_model.cache_clear()
+    with pytest.warns(EmbedBackendWarning, match="int8 model .* moved the vectors too far"):
+        fallback = load_embed_model(folder, 16, "cpu", cache, "auto", "int8")
+    assert not isinstance(fallback, OnnxEmbedding)
+    load_embed_model.cache_clear()

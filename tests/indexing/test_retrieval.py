@@ -82,6 +82,17 @@ def test_latest_prefers_the_newest_document(tmp_path: Path, make_home) -> None:
     assert svc.retrieve(["What was revenue in the 2022 annual report?"], top_k=3)[0][0].source.endswith("2022.md")
 
 
+def test_latest_means_now_not_the_accounting_sense_of_current() -> None:
+    from indexing.retrieval import wants_latest
+
+    for question in ("What was revenue in the latest annual report?", "What is our current travel policy?",
+                     "What was staff turnover in the most recent year?", "Is this year's plan signed off?"):
+        assert wants_latest(question), question
+    for question in ("What were total current liabilities in FY2022?", "What is Adobe's current ratio?",
+                     "How much of the debt is the current portion?", "What was revenue in 2023?"):
+        assert not wants_latest(question), question
+
+
 def test_near_duplicates_do_not_crowd_out_top_k(tmp_path: Path, make_home) -> None:
     corpus = tmp_path / "c"
     write_corpus(corpus, n_files=5, paragraphs=1)
