@@ -26,7 +26,7 @@ def build_blocks(services: Services) -> gr.Blocks:
         create_chat_tab(services, blocks)
         documents = create_documents_tab(services)
         engines = create_engines_tab(services, timer)
-        reports = create_reports_tab(services)
+        reports = create_reports_tab(services, timer)
         feedback = create_feedback_tab(services)
         users = create_users_tab(services)
         jobs = create_jobs_tab(services)

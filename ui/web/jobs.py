@@ -70,6 +70,12 @@ def wire_live_jobs(services: Services, timer: gr.Timer, tab: JobsTab, panels: li
     timer.tick(refresh, None, [tab.live, tab.table, *(p.html for p in panels)], show_progress="hidden", queue=False)
 
 
+def finished_jobs(jobs: list[Job], kinds: tuple[str, ...]) -> list[int] | None:
+    """[how many, newest id] of the finished jobs of these kinds (None: none): it changes when one finishes."""
+    ids = [j.id for j in jobs if j.kind in kinds and j.state not in ("queued", "running")]
+    return [len(ids), max(ids)] if ids else None
+
+
 def cancel_latest(services: Services, kinds: tuple[str, ...]) -> Callable[[gr.Request], str]:
     """A tab's own Cancel button: the newest job of its kinds, without looking up its id."""
 
