@@ -24,7 +24,7 @@ def build_blocks(services: Services) -> gr.Blocks:
         header = gr.Markdown()
         timer = gr.Timer(1.0)
         create_chat_tab(services, blocks)
-        documents = create_documents_tab(services)
+        documents = create_documents_tab(services, timer)
         engines = create_engines_tab(services, timer)
         reports = create_reports_tab(services, timer)
         feedback = create_feedback_tab(services)

@@ -76,6 +76,24 @@ def finished_jobs(jobs: list[Job], kinds: tuple[str, ...]) -> list[int] | None:
     return [len(ids), max(ids)] if ids else None
 
 
+def refresh_when_finished(services: Services, timer: gr.Timer, kinds: tuple[str, ...], permission: str,
+                          refresh: Callable[[gr.Request], tuple], outputs: list[Any]) -> None:
+    """When a job of these kinds finishes, a tab's `refresh` fills its `outputs`: what the job made is listed
+    without the tab being selected again. On the page's timer, which runs outside Gradio's queue (a
+    `gr.State.change` listener does not fire when such an event sets the state)."""
+    seen = gr.State(None)  # finished_jobs when the outputs were last filled
+    unchanged = (gr.update(),) * len(outputs)
+
+    def on_tick(last: list[int] | None, request: gr.Request) -> tuple:
+        user = signed_in(services, request)
+        if user is None or not user.can(permission):  # e.g. no longer an admin: nothing to show, no warning
+            return (last, *unchanged)
+        now = finished_jobs(services.jobs.list(user), kinds)
+        return (last, *unchanged) if now == last else (now, *refresh(request))
+
+    timer.tick(on_tick, [seen], [seen, *outputs], show_progress="hidden", queue=False)
+
+
 def cancel_latest(services: Services, kinds: tuple[str, ...]) -> Callable[[gr.Request], str]:
     """A tab's own Cancel button: the newest job of its kinds, without looking up its id."""
 

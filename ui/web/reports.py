@@ -13,8 +13,8 @@ from typing import Any
 import gradio as gr
 
 from assistant.services import DEMO_QUESTIONS, EvalOptions, Services
-from ui.web.common import current_user, require_choice, signed_in, user_errors
-from ui.web.jobs import LivePanel, LiveTab, cancel_latest, finished_jobs
+from ui.web.common import current_user, require_choice, user_errors
+from ui.web.jobs import LivePanel, LiveTab, cancel_latest, refresh_when_finished
 
 JOB_KINDS = ("eval",)
 PREVIEW_COLUMNS = ["line", "question", "answerable", "reference"]
@@ -62,7 +62,6 @@ def create_reports_tab(services: Services, timer: gr.Timer) -> LiveTab:
         versions = gr.Dataframe(headers=VERSION_COLUMNS, interactive=False, elem_id="gate-table")
         with gr.Row():
             live = gr.HTML(elem_id="reports-live")
-            finished = gr.State(None)  # the evaluations and gates finished when the lists below were made
             cancel = gr.Button("Cancel", variant="stop", scale=0, elem_id="reports-cancel")
         status = gr.Markdown(elem_id="reports-status")
         table = gr.Dataframe(headers=["report", "created", "questions", "summary"], interactive=False,
@@ -90,16 +89,6 @@ def create_reports_tab(services: Services, timer: gr.Timer) -> LiveTab:
                 gr.update(choices=metrics), [version_row(v) for v in version_rows])
 
     refreshed = [table, report_pick, compare_pick, engines, candidate, baseline, metric, versions]
-
-    def refresh_when_finished(seen: list[int] | None, request: gr.Request) -> tuple:
-        """On the timer: when an evaluation or gate finished since the last look, list what it made."""
-        user = signed_in(services, request)
-        if user is None or not user.can("reports"):  # e.g. no longer an evaluator: nothing to show, no warning
-            return (seen, *(gr.update(),) * len(refreshed))
-        now = finished_jobs(services.jobs.list(user), JOB_KINDS)
-        if now == seen:
-            return (seen, *(gr.update(),) * len(refreshed))
-        return (now, *refresh(request))
 
     def shown(doc: dict[str, Any]) -> tuple:
         return doc["path"], questions_info(doc), [preview_row(q) for q in doc["preview"]]
@@ -163,8 +152,7 @@ def create_reports_tab(services: Services, timer: gr.Timer) -> LiveTab:
         return "", "", []
 
     tab.select(refresh, None, refreshed)
-    # The new report is listed when its job finishes, without selecting the tab again or pressing Refresh.
-    timer.tick(refresh_when_finished, [finished], [finished, *refreshed], show_progress="hidden", queue=False)
+    refresh_when_finished(services, timer, JOB_KINDS, "reports", refresh, refreshed)  # its new report, listed
     refresh_button.click(refresh, None, refreshed, api_name=False)
     shown_in = [questions, info, preview]
     upload.upload(cleared, None, shown_in, api_name=False).then(on_upload, [upload], shown_in,
