@@ -3,6 +3,7 @@
     python bench/batching.py                    # prepares the embedded model in a temporary folder (~20 s)
     python bench/batching.py --models DIR       # reuse a prepared models folder (e.g. HOME/models)
     python bench/batching.py --clients 1,4,16 --seconds 60 --max-new-tokens 64
+    python bench/batching.py --dtype bfloat16   # llm.dtype (a CPU with AVX512-BF16 or AMX reads prompts faster)
 
 Two prompt shapes, each with N = --clients threads asking back to back for --seconds through
 LocalLLM.generate (the Batcher the server uses, without HTTP, retrieval or the API around it):
@@ -134,10 +135,13 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--grounded-tokens", type=int, default=1200, help="length of the grounded prompt")
     ap.add_argument("--shapes", default="grounded,short")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                    help="llm.dtype for the run (default auto: float32 on a CPU)")
     args = ap.parse_args()
     ns = sorted({int(n) for n in args.clients.split(",")} | {1})
     models = args.models or Path(tempfile.mkdtemp(prefix="bench-batching-"))
-    llm = LocalLLM(prepare_embedded_llm(models, log), LLMSettings(max_new_tokens=args.max_new_tokens))
+    llm = LocalLLM(prepare_embedded_llm(models, log), LLMSettings(max_new_tokens=args.max_new_tokens,
+                                                                          dtype=args.dtype))
     log(f"{llm.name}, max_batch {llm.batcher.max_batch}, {args.max_new_tokens} new tokens at most")
     phases: list[Phase] = []
     for shape in args.shapes.split(","):

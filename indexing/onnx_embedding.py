@@ -17,6 +17,7 @@ Two precisions (`indexing.embed_precision`):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -319,6 +321,27 @@ def least_cosine(embedding: OnnxEmbedding) -> float:
     return float((reference * got).sum(axis=1).min())
 
 
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """Silence the quantiser's advice, which it logs on the root logger ("consider pre-processing").
+
+    `logging.warning` on a root logger without handlers would also install a stderr handler for the
+    rest of the process; a NullHandler for the duration stops that.
+    """
+    root = logging.getLogger()
+    placeholder = logging.NullHandler() if not root.handlers else None
+    if placeholder:
+        root.addHandler(placeholder)
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.WARNING))
+    try:
+        yield
+    finally:
+        logging.disable(disabled)
+        if placeholder:
+            root.removeHandler(placeholder)
+
+
 def quantize_int8(model_path: Path) -> Path:
     """`model.int8.onnx` beside `model_path`, made when absent: MatMul weights int8 per output channel.
 
@@ -337,7 +360,7 @@ def quantize_int8(model_path: Path) -> Path:
     try:
         # The export keeps its weights in a side file, which the quantiser does not follow: inline them.
         onnx.save(onnx.load(str(model_path)), str(work / "inlined.onnx"))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_root_logger():
             warnings.simplefilter("ignore")
             quantize_dynamic(str(work / "inlined.onnx"), str(work / INT8_NAME), weight_type=QuantType.QInt8,
                              op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=True)

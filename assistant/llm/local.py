@@ -10,6 +10,7 @@ adapters and the `*_nolock` callers (one request alone) never run in the middle 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,40 @@ from assistant.llm.batching import BASE_ROW, Batcher, Job
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
+class SlowBfloat16Warning(UserWarning):
+    """bfloat16 was asked for on a CPU without native bfloat16 instructions: it runs, emulated and slower."""
+
+
+def model_dtype(setting: str, device: str) -> Any:
+    """The torch dtype of the local model for `llm.dtype` on `device`."""
+    import torch
+
+    if setting == "float32":
+        return torch.float32
+    if setting == "auto":
+        return torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    if device == "cpu" and not _cpu_has_bf16():
+        warnings.warn("llm.dtype = 'bfloat16' on a CPU without AVX512-BF16 or AMX: it is emulated and slower than "
+                      "float32; set llm.dtype = 'auto'", SlowBfloat16Warning, stacklevel=3)
+    return torch.bfloat16
+
+
+def _cpu_has_bf16() -> bool:
+    import torch
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 class LocalLLM:
     def __init__(self, folder: Path, settings: LLMSettings) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from indexing.embedding import pick_device
 
         self.settings = settings
         self.device = pick_device(settings.device)
-        dtype = torch.bfloat16 if self.device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+        dtype = model_dtype(settings.dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(self.device).eval()
         self.name = folder.name

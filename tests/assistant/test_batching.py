@@ -160,3 +160,40 @@ def test_engines_of_a_mixed_batch_each_get_their_own_adapters(shared_models: Pat
     together(llm, jobs)
     assert [answer(j) for j in jobs] == [alone[n] for n in names]
     assert [manager.get(n).generate(ask(PROMPTS[1])) for n in ("bids", "base")] == [alone["bids"], alone["base"]]
+
+
+def test_bfloat16_on_the_cpu_loads_answers_and_batches(shared_models: Path) -> None:
+    """`llm.dtype = "bfloat16"` on a CPU: the weights are bfloat16, and alone and batched rows answer (the
+    words may differ from float32's, so only that they answer is checked; float32 is the default)."""
+    import warnings
+
+    import torch
+
+    from assistant.llm import local
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bf16 = LocalLLM(prepare_embedded_llm(shared_models), LLMSettings(dtype="bfloat16", device="cpu",
+                                                                        max_new_tokens=8))
+    slow = [w for w in caught if issubclass(w.category, local.SlowBfloat16Warning)]
+    assert bool(slow) != local._cpu_has_bf16()  # warned exactly when this CPU emulates bfloat16
+    assert bf16.model.dtype == torch.bfloat16
+    assert bf16.generate(ask(PROMPTS[1])).strip()
+    batches = bf16.batcher.batches
+    jobs = together(bf16, [bf16.job(ask(p)) for p in PROMPTS[:3]])
+    assert all(answer(j).strip() for j in jobs)
+    assert bf16.batcher.batches - batches == 1
+
+
+def test_the_local_models_dtype_follows_the_setting(monkeypatch) -> None:
+    import torch
+
+    from assistant.llm import local
+
+    assert local.model_dtype("auto", "cpu") == torch.float32
+    assert local.model_dtype("float32", "cpu") == torch.float32
+    monkeypatch.setattr(local, "_cpu_has_bf16", lambda: False)  # a CPU without AVX512-BF16 or AMX
+    with pytest.warns(local.SlowBfloat16Warning, match="emulated"):
+        assert local.model_dtype("bfloat16", "cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype"):
+        LLMSettings(dtype="float16")
