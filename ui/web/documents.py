@@ -10,12 +10,12 @@ import gradio as gr
 from assistant.services import Services, about
 from ui.web.chat import DOC_TYPES
 from ui.web.common import current_user, require_choice, user_errors
-from ui.web.jobs import LivePanel, LiveTab, refresh_when_finished
+from ui.web.jobs import FollowUp, LivePanel, LiveTab
 
 SOURCE_COLUMNS = ["source", "title", "about", "chunks", "indexed", "doc_type", "groups", "last error"]
 
 
-def create_documents_tab(services: Services, timer: gr.Timer) -> LiveTab:
+def create_documents_tab(services: Services) -> LiveTab:
     """The tab (hidden until the page load shows it to admins), wired; its live panel follows index jobs."""
     with gr.Tab("Documents", id="documents", visible=False) as tab:
         with gr.Row():
@@ -79,5 +79,5 @@ def create_documents_tab(services: Services, timer: gr.Timer) -> LiveTab:
     remove_one.click(on_remove, [source_pick], status, api_name="remove_source").then(
         refresh, None, [table, source_pick])
     tab.select(refresh, None, [table, source_pick])
-    refresh_when_finished(services, timer, ("index",), "documents", refresh, [table, source_pick])
-    return LiveTab(tab, LivePanel(live, ("index",)))
+    # A finished index job lists its files without the tab being selected again.
+    return LiveTab(tab, LivePanel(live, ("index",), FollowUp("documents", refresh, [table, source_pick])))

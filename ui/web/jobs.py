@@ -15,11 +15,22 @@ from ui.web.common import current_user, require_choice, signed_in, user_errors
 
 
 @dataclass
+class FollowUp:
+    """What a tab refills when one of its panel's jobs finishes, so what the job made is listed without the
+    tab being selected again: its `refresh` into its `outputs`, for users with `permission`."""
+
+    permission: str
+    refresh: Callable[[gr.Request], tuple]
+    outputs: list[Any]
+
+
+@dataclass
 class LivePanel:
     """A tab's panel of its own running jobs (index jobs under Documents, training under Engines, ...)."""
 
     html: gr.HTML
     kinds: tuple[str, ...]
+    follow: FollowUp | None = None
 
 
 @dataclass
@@ -58,40 +69,39 @@ def create_jobs_tab(services: Services) -> JobsTab:
 
 
 def wire_live_jobs(services: Services, timer: gr.Timer, tab: JobsTab, panels: list[LivePanel]) -> None:
-    """One query a tick fills the Jobs tab and every tab's live panel."""
+    """One query a tick fills the Jobs tab and every tab's live panel, and runs a panel's follow-up when one of
+    its jobs finished since the last tick. The timer runs outside Gradio's queue (a `gr.State.change`
+    listener does not fire when such an event sets the state, so the tick itself refills)."""
+    followed = [p for p in panels if p.follow is not None]
+    seen = gr.State(None)  # finished_jobs of each followed panel when its outputs were last filled
+    refilled = [o for p in followed for o in p.follow.outputs]
 
-    def refresh(request: gr.Request) -> tuple:
+    def refresh(last: list | None, request: gr.Request) -> tuple:
+        last = last or [None] * len(followed)
         user = signed_in(services, request)
         if user is None:
-            return (gr.update(),) * (2 + len(panels))
+            return (*(gr.update(),) * (2 + len(panels)), last, *(gr.update(),) * len(refilled))
         jobs = services.jobs.list(user)
-        return job_html(jobs), jobs_table(jobs), *(job_html(jobs, p.kinds) for p in panels)
+        now, refills = [], []
+        for panel, before in zip(followed, last, strict=True):
+            follow = panel.follow
+            finished = finished_jobs(jobs, panel.kinds)
+            if finished == before or not user.can(follow.permission):  # a user who may not see it: no warning
+                now.append(before)
+                refills += [gr.update()] * len(follow.outputs)
+            else:
+                now.append(finished)
+                refills += list(follow.refresh(request))
+        return (job_html(jobs), jobs_table(jobs), *(job_html(jobs, p.kinds) for p in panels), now, *refills)
 
-    timer.tick(refresh, None, [tab.live, tab.table, *(p.html for p in panels)], show_progress="hidden", queue=False)
+    outputs = [tab.live, tab.table, *(p.html for p in panels), seen, *refilled]
+    timer.tick(refresh, [seen], outputs, show_progress="hidden", queue=False)
 
 
 def finished_jobs(jobs: list[Job], kinds: tuple[str, ...]) -> list[int] | None:
     """[how many, newest id] of the finished jobs of these kinds (None: none): it changes when one finishes."""
     ids = [j.id for j in jobs if j.kind in kinds and j.state not in ("queued", "running")]
     return [len(ids), max(ids)] if ids else None
-
-
-def refresh_when_finished(services: Services, timer: gr.Timer, kinds: tuple[str, ...], permission: str,
-                          refresh: Callable[[gr.Request], tuple], outputs: list[Any]) -> None:
-    """When a job of these kinds finishes, a tab's `refresh` fills its `outputs`: what the job made is listed
-    without the tab being selected again. On the page's timer, which runs outside Gradio's queue (a
-    `gr.State.change` listener does not fire when such an event sets the state)."""
-    seen = gr.State(None)  # finished_jobs when the outputs were last filled
-    unchanged = (gr.update(),) * len(outputs)
-
-    def on_tick(last: list[int] | None, request: gr.Request) -> tuple:
-        user = signed_in(services, request)
-        if user is None or not user.can(permission):  # e.g. no longer an admin: nothing to show, no warning
-            return (last, *unchanged)
-        now = finished_jobs(services.jobs.list(user), kinds)
-        return (last, *unchanged) if now == last else (now, *refresh(request))
-
-    timer.tick(on_tick, [seen], [seen, *outputs], show_progress="hidden", queue=False)
 
 
 def cancel_latest(services: Services, kinds: tuple[str, ...]) -> Callable[[gr.Request], str]:

@@ -14,7 +14,7 @@ import gradio as gr
 
 from assistant.services import DEMO_QUESTIONS, EvalOptions, Services
 from ui.web.common import current_user, require_choice, user_errors
-from ui.web.jobs import LivePanel, LiveTab, cancel_latest, refresh_when_finished
+from ui.web.jobs import FollowUp, LivePanel, LiveTab, cancel_latest
 
 JOB_KINDS = ("eval",)
 PREVIEW_COLUMNS = ["line", "question", "answerable", "reference"]
@@ -22,7 +22,7 @@ VERSION_COLUMNS = ["version", "promoted", "gate", "metric", "delta", "baseline",
 DEFAULT_GATE_METRIC = "rouge_l"
 
 
-def create_reports_tab(services: Services, timer: gr.Timer) -> LiveTab:
+def create_reports_tab(services: Services) -> LiveTab:
     """The tab (shown to evaluators and admins), wired; its live panel follows evaluation jobs."""
     with gr.Tab("Reports", id="reports", visible=False) as tab:
         gr.Markdown("### Questions")
@@ -152,7 +152,6 @@ def create_reports_tab(services: Services, timer: gr.Timer) -> LiveTab:
         return "", "", []
 
     tab.select(refresh, None, refreshed)
-    refresh_when_finished(services, timer, JOB_KINDS, "reports", refresh, refreshed)  # its new report, listed
     refresh_button.click(refresh, None, refreshed, api_name=False)
     shown_in = [questions, info, preview]
     upload.upload(cleared, None, shown_in, api_name=False).then(on_upload, [upload], shown_in,
@@ -169,7 +168,8 @@ def create_reports_tab(services: Services, timer: gr.Timer) -> LiveTab:
     report_pick.input(report_frame, [report_pick], report_view)
     compare_pick.input(report_frame, [compare_pick], compare_view)
     export.click(on_export, None, status, api_name="export_feedback")
-    return LiveTab(tab, LivePanel(live, JOB_KINDS))
+    # A finished evaluation or gate lists its report without the tab being selected again.
+    return LiveTab(tab, LivePanel(live, JOB_KINDS, FollowUp("reports", refresh, refreshed)))
 
 
 def questions_info(doc: dict[str, Any]) -> str:
