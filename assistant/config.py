@@ -44,7 +44,7 @@ class LLMSettings(BaseModel):
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="the local model's weights: 'auto' = bfloat16 on a CUDA GPU that supports it, else "
-        "float32; 'bfloat16' on a CPU with AVX512-BF16 or AMX reads a prompt about twice as fast as float32 "
+        "float32; 'bfloat16' on a CPU with AVX512-BF16 or AMX reads a prompt about 1.6x as fast as float32 "
         "(the answers' words may differ a little); 'float32'",
     )
     max_new_tokens: int = Field(256, ge=1)
