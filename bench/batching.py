@@ -12,8 +12,9 @@ LocalLLM.generate (the Batcher the server uses, without HTTP, retrieval or the A
 Printed per shape and N (a table on stderr, one JSON document on stdout): requests done, p50/p95 latency,
 aggregate tokens/s of the answers, and the ratio against N = 1 of the same shape, measured in this run.
 
-Then the two costs that bound the ratio, measured on the model itself: reading one grounded prompt
-(prefill, seconds) and one decode step at batch 1 and at batch 16. Reading a prompt is compute-bound, so
+Then the two costs that bound the ratio: reading one grounded prompt (prefill, seconds) and one decode
+step of the batcher's running batch at 1 and at 16 rows, beside the same step on transformers'
+DynamicCache (the baseline: it copies the whole cache at every step). Reading a prompt is compute-bound, so
 batching cannot share it; a decode step is bound by reading the weights, so batching shares it. The
 ceiling printed is the ratio batching could reach if decode steps were its only cost beside prefill:
   ceiling = (prefill + T * step_1) / (prefill + T * step_16 / 16),  T = --max-new-tokens
@@ -95,8 +96,12 @@ def run_phase(llm: LocalLLM, shape: str, asks: list, clients: int, seconds: floa
 
 
 def costs(llm: LocalLLM, asks: list, steps: int = 8) -> dict[str, float]:
-    """Seconds to read one grounded prompt, and per decode step at batch 1 and 16 (the model alone)."""
+    """Seconds to read one grounded prompt, and per decode step at batch 1 and 16: the batcher's own step
+    (RunningBatch on its SlotCache, loop guards and token picking included), and beside it the model on
+    transformers' DynamicCache (16 copies of one prompt, no mask), the baseline the SlotCache replaced."""
     import torch
+
+    from assistant.llm.decoding import Row, RunningBatch
 
     ids = llm.prepare(asks[0])[0]["input_ids"]
     out: dict[str, float] = {"prompt_tokens": int(ids.shape[1])}
@@ -122,8 +127,20 @@ def costs(llm: LocalLLM, asks: list, steps: int = 8) -> dict[str, float]:
             for _ in range(steps):
                 cache = llm.model(input_ids=token, past_key_values=cache, use_cache=True).past_key_values
             sync()
-            out[f"step_{batch}_s"] = (time.perf_counter() - started) / steps
+            out[f"dynamic_step_{batch}_s"] = (time.perf_counter() - started) / steps
             first = llm.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+    for batch in (1, 16):
+        running = RunningBatch(llm.device)
+        for k in range(batch):
+            job = llm.job(asks[k % len(asks)], max_new_tokens=4 * steps)
+            running.join(Row(job, llm.tokenizer, set(), running.device))  # no end of turn: every row steps
+        running.step()  # warm
+        sync()
+        started = time.perf_counter()
+        for _ in range(steps):
+            running.step()
+        sync()
+        out[f"step_{batch}_s"] = (time.perf_counter() - started) / steps
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -163,7 +180,9 @@ def main() -> None:
             f"{p.vs_1:>5.2f} {p.peak_rows:>5}")
     log(f"\ngrounded prompt {measured['prompt_tokens']} tokens: prefill {measured['prefill_s']:.2f} s; decode step "
         f"{measured['step_1_s'] * 1000:.0f} ms at batch 1, {measured['step_16_s'] * 1000:.0f} ms at batch 16 "
-        f"({16 * measured['step_1_s'] / measured['step_16_s']:.1f}x the tokens per step-second)")
+        f"({16 * measured['step_1_s'] / measured['step_16_s']:.1f}x the tokens per step-second); transformers' "
+        f"DynamicCache: {measured['dynamic_step_1_s'] * 1000:.0f} ms and {measured['dynamic_step_16_s'] * 1000:.0f} ms "
+        f"(the batcher's 16-row step takes {measured['step_16_s'] / measured['dynamic_step_16_s']:.2f}x its time)")
     log(f"ceiling for grounded prompts at 16 clients, {t} new tokens: {ceiling:.2f}x one client")
     print(json.dumps({"phases": [asdict(p) for p in phases], "costs": measured,
                       "grounded_ceiling_16": round(ceiling, 2), "max_new_tokens": t}))

@@ -1,11 +1,11 @@
 """The running batch of one local model: sequences that decode together, one token each per forward pass.
 
 A sequence joins with a prefill of its own prompt alone (no padding, logits of the last position only) and
-its KV cache is then merged into the batch's: every layer's keys and values left-padded to one length
-and stacked, an attention mask marking the padding, each row's position ids counted from its own
-mask. Each decode step feeds every row its last token, in one forward pass. A row that is finished
-(end of turn, its token limit, a stop sequence, its client gone) is taken out of the cache before the
-next step, so it costs nothing from then on; the columns every remaining row has as padding are cut.
+its KV cache is then copied into a free slot of the batch's preallocated cache (assistant/llm/kv_slots.py),
+where each decode step writes every row's new token in place, at the row's own position. Each decode
+step feeds every row its last token, in one forward pass, with a mask hiding each row's unused columns.
+A row that is finished (end of turn, its token limit, a stop sequence, its client gone) is taken out of
+the cache before the next step, so it costs nothing from then on.
 
 Each row picks its own next token: its loop guards see its own prompt and generated tokens, its
 temperature and top_p are its own, and a request with a seed samples from its own generator, so a
@@ -123,8 +123,7 @@ class RunningBatch:
     def __init__(self, device: str) -> None:
         self.device = device
         self.rows: list[Row] = []
-        self.cache: Any = None
-        self.mask: Any = None  # (rows, cache length): 1 where a row has a real token
+        self.cache: Any = None  # a SlotCache (assistant/llm/kv_slots.py)
         self.model: Any = None
 
     def __len__(self) -> int:
@@ -142,21 +141,17 @@ class RunningBatch:
         return model(**inputs, use_cache=True)
 
     def join(self, row: Row) -> None:
-        """Prefill `row`'s prompt alone, take its first token, and merge its cache into the batch's."""
+        """Prefill `row`'s prompt alone, take its first token, and copy its cache into a slot of the batch's."""
         import torch
+
+        from assistant.llm.kv_slots import SlotCache
 
         with torch.inference_mode():
             out = self.forward(row.job.model, [row], input_ids=row.prompt[None], logits_to_keep=1)
-        row.put(row.pick(out.logits[:, -1, :].float()))
-        mask = torch.ones((1, row.prompt.shape[0]), dtype=torch.long, device=self.device)
-        if not self.rows:
-            self.rows, self.cache, self.mask, self.model = [row], out.past_key_values, mask, row.job.model
-            return
-        length = max(self.mask.shape[1], mask.shape[1])
-        for mine, theirs in zip(_layers(self.cache), _layers(out.past_key_values), strict=True):
-            mine.keys = torch.cat([_pad_left(mine.keys, length), _pad_left(theirs.keys, length)])
-            mine.values = torch.cat([_pad_left(mine.values, length), _pad_left(theirs.values, length)])
-        self.mask = torch.cat([_pad_left(self.mask, length, dim=1), _pad_left(mask, length, dim=1)])
+            row.put(row.pick(out.logits[:, -1, :].float()))
+            if not self.rows:
+                self.cache, self.model = SlotCache(len(out.past_key_values.layers)), row.job.model
+            self.cache.add(out.past_key_values)
         self.rows.append(row)
 
     def step(self) -> None:
@@ -164,47 +159,42 @@ class RunningBatch:
         import torch
 
         last = torch.tensor([[r.tokens[-1]] for r in self.rows], dtype=torch.long, device=self.device)
-        positions = self.mask.sum(dim=1, keepdim=True)  # each row's next position: its own token count
-        self.mask = torch.cat([self.mask, torch.ones_like(positions)], dim=1)
         with torch.inference_mode():
-            out = self.forward(self.model, self.rows, input_ids=last, attention_mask=self.mask,
+            positions, mask = self.cache.begin_step()
+            out = self.forward(self.model, self.rows, input_ids=last, attention_mask=_as_model_mask(self.model, mask),
                                position_ids=positions, past_key_values=self.cache)
-        self.cache = out.past_key_values
+            self.cache.end_step()
         scores = out.logits[:, -1, :].float()
         for i, row in enumerate(self.rows):
             row.put(row.pick(scores[i : i + 1]))
 
     def release_finished(self) -> list[Row]:
         """Take the finished rows out of the batch (and the cache); they are returned to be finished."""
-        import torch
 
         gone = [r for r in self.rows if r.finished]
         if not gone:
             return []
-        keep = [i for i, r in enumerate(self.rows) if not r.finished]
-        self.rows = [self.rows[i] for i in keep]
-        if not self.rows:
-            self.cache = self.mask = self.model = None
+        kept = [i for i, r in enumerate(self.rows) if not r.finished]
+        if not kept:
+            self.rows, self.cache, self.model = [], None, None
             return gone
-        index = torch.tensor(keep, dtype=torch.long, device=self.device)
-        self.mask = self.mask[index]
-        first = int(self.mask.any(dim=0).nonzero()[0])  # columns before it are padding in every row
-        self.mask = self.mask[:, first:]
-        for layer in _layers(self.cache):
-            layer.keys = layer.keys[index, :, first:]
-            layer.values = layer.values[index, :, first:]
+        order = self.cache.keep(kept)
+        self.rows = [self.rows[i] for i in order]
         return gone
 
     def fail(self, err: BaseException) -> None:
         for row in self.rows:
             row.job.out.put(("error", err))
             row.job.left.set()
-        self.rows, self.cache, self.mask, self.model = [], None, None, None
+        self.rows, self.cache, self.model = [], None, None
 
 
 def mergeable(model: Any) -> bool:
-    """Whether this model's KV cache can be padded and stacked (plain full-attention layers): a model with
-    sliding-window or recurrent layers decodes one request at a time instead."""
+    """Whether this model's rows can share a SlotCache: plain full-attention layers, and an attention that
+    takes a 4-D mask (sdpa or eager). A model with sliding-window or recurrent layers, or another attention
+    kernel, decodes one request at a time instead."""
+    if _attention(model) not in ("sdpa", "eager"):
+        return False
     config = getattr(model, "config", None)
     config = getattr(config, "get_text_config", lambda: config)()
     kinds = getattr(config, "layer_types", None)
@@ -213,17 +203,17 @@ def mergeable(model: Any) -> bool:
     return not getattr(config, "sliding_window", None)
 
 
-def _layers(cache: Any) -> list[Any]:
-    return list(cache.layers)
-
-
-def _pad_left(tensor: Any, length: int, dim: int = 2) -> Any:
-    """`tensor` with zeros before its positions along `dim`, up to `length` positions."""
+def _as_model_mask(model: Any, mask: Any) -> Any:
+    """A step's boolean mask (rows, 1, 1, width) in the form the model's attention adds: sdpa takes it as
+    is, eager attention adds it to the scores (0 where a row attends, the dtype's minimum elsewhere)."""
     import torch
 
-    missing = length - tensor.shape[dim]
-    if missing <= 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+    if _attention(model) == "sdpa":
+        return mask
+    dtype = next(model.parameters()).dtype
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+
+
+def _attention(model: Any) -> str:
+    config = getattr(model, "config", None)
+    return str(getattr(config, "_attn_implementation", None) or "eager")
