@@ -101,7 +101,7 @@ def test_ratings_a_correction_and_a_version_trained_on_them(browser, server: Web
     wait_until(record.is_file, 600)
     hyper = json.loads(record.read_text())["hyperparameters"]
     assert Path(hyper["data"]).name == "feedback-sft.jsonl", hyper
-    page.get_by_role("tab", name="Jobs").click()
-    page.get_by_role("tab", name="Engines").click()
-    wait_until(lambda: "fromfeedback@1" in page.locator("#engines-table").inner_text(), 30)
+    # Staying on the tab: the finished job lists its engine, and the chosen training set stays chosen.
+    wait_until(lambda: "fromfeedback@1" in page.locator("#engines-table").inner_text(), 60)
+    assert page.locator("#train-dataset input").input_value().endswith("feedback-sft.jsonl")
     shots(page, "trained-on-feedback")

@@ -12,7 +12,7 @@ import gradio as gr
 
 from assistant.services import DatagenRequest, DPOOptions, Services, SFTOptions, TrainRequest
 from ui.web.common import current_user, require_choice, signed_in, user_errors
-from ui.web.jobs import LivePanel, cancel_latest
+from ui.web.jobs import FollowUp, LivePanel, cancel_latest
 from ui.web.training_form import KINDS, RecipeForm, build_main_knobs, build_more_knobs, new_form
 
 ENGINE_COLUMNS = ["engine", "parent", "base", "train loss", "eval loss", "created", "gate", "promoted", "tracking"]
@@ -110,7 +110,17 @@ def _wire_registry(services: Services, tab: EnginesTab) -> None:
         require_choice(ref, "Pick an engine version first.")
         return f"Removed {', '.join(services.engines.remove(user, ref or ''))}."
 
+    @user_errors
+    def relist(request: gr.Request) -> tuple:
+        """The lists again, choices only: a chosen dataset or parent stays chosen mid-form."""
+        user = current_user(services, request)
+        rows, data = services.engines.list(user), services.engines.datasets(user)
+        refs = [r["ref"] for r in rows]
+        return engine_rows(rows), gr.update(choices=refs), gr.update(choices=data), gr.update(choices=["", *refs])
+
     tab.tab.select(refresh, None, outputs)
+    # A finished training or datagen job lists its engine or dataset without the tab being selected again.
+    tab.live.follow = FollowUp("engines", relist, outputs)
     tab.promote.click(on_promote, [tab.engine_pick, tab.force, tab.reason], tab.status,
                       api_name="promote_engine").then(refresh, None, outputs)
     tab.remove.click(on_remove, [tab.engine_pick], tab.status, api_name="remove_engine").then(refresh, None, outputs)
