@@ -170,7 +170,6 @@ class RunningBatch:
 
     def release_finished(self) -> list[Row]:
         """Take the finished rows out of the batch (and the cache); they are returned to be finished."""
-
         gone = [r for r in self.rows if r.finished]
         if not gone:
             return []

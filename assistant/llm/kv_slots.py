@@ -71,7 +71,7 @@ class SlotCache(Cache):
     @torch.inference_mode()
     def add(self, prefill: Cache) -> None:
         """A new row, last: the keys and values of its prompt, read alone (a cache of one row)."""
-        theirs = [layer for layer in prefill.layers]
+        theirs = list(prefill.layers)
         if len(theirs) != len(self.slot_layers):
             raise RuntimeError(f"a prefill of {len(theirs)} layers cannot join a cache of {len(self.slot_layers)}")
         length = int(theirs[0].keys.shape[2])
@@ -100,9 +100,9 @@ class SlotCache(Cache):
     def keep(self, kept: list[int]) -> list[int]:
         """Keep only the rows at `kept` (ascending): a kept row in a slot past the new row count moves into a
         freed slot below it. Returns the old index of the row now in each slot, in slot order."""
-        rows = len(kept)
+        rows, staying = len(kept), set(kept)
         order = list(range(rows))
-        holes = [slot for slot in range(rows) if slot not in set(kept)]
+        holes = [slot for slot in range(rows) if slot not in staying]
         movers = [old for old in kept if old >= rows]
         for hole, mover in zip(holes, movers, strict=True):
             self._move(mover, hole)

@@ -89,13 +89,22 @@ def _layout() -> EnginesTab:
 def _wire_registry(services: Services, tab: EnginesTab) -> None:
     outputs = [tab.table, tab.engine_pick, tab.dataset, tab.parent]
 
-    @user_errors
-    def refresh(request: gr.Request) -> tuple:
+    def lists(request: gr.Request, choose_newest_dataset: bool) -> tuple:
         user = current_user(services, request)
         rows, data = services.engines.list(user), services.engines.datasets(user)
         refs = [r["ref"] for r in rows]
-        return (engine_rows(rows), gr.update(choices=refs), gr.update(choices=data, value=data[-1] if data else None),
-                gr.update(choices=["", *refs]))
+        dataset = gr.update(choices=data, value=data[-1] if data else None) if choose_newest_dataset else (
+            gr.update(choices=data))
+        return engine_rows(rows), gr.update(choices=refs), dataset, gr.update(choices=["", *refs])
+
+    @user_errors
+    def refresh(request: gr.Request) -> tuple:
+        return lists(request, choose_newest_dataset=True)
+
+    @user_errors
+    def relist(request: gr.Request) -> tuple:
+        """The lists again, choices only: a chosen dataset or parent stays chosen mid-form."""
+        return lists(request, choose_newest_dataset=False)
 
     @user_errors
     def on_promote(ref: str | None, forced: bool, why: str | None, request: gr.Request) -> str:
@@ -109,14 +118,6 @@ def _wire_registry(services: Services, tab: EnginesTab) -> None:
         user = current_user(services, request)
         require_choice(ref, "Pick an engine version first.")
         return f"Removed {', '.join(services.engines.remove(user, ref or ''))}."
-
-    @user_errors
-    def relist(request: gr.Request) -> tuple:
-        """The lists again, choices only: a chosen dataset or parent stays chosen mid-form."""
-        user = current_user(services, request)
-        rows, data = services.engines.list(user), services.engines.datasets(user)
-        refs = [r["ref"] for r in rows]
-        return engine_rows(rows), gr.update(choices=refs), gr.update(choices=data), gr.update(choices=["", *refs])
 
     tab.tab.select(refresh, None, outputs)
     # A finished training or datagen job lists its engine or dataset without the tab being selected again.
