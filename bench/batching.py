@@ -18,6 +18,11 @@ DynamicCache (the baseline: it copies the whole cache at every step). Reading a 
 batching cannot share it; a decode step is bound by reading the weights, so batching shares it. The
 ceiling printed is the ratio batching could reach if decode steps were its only cost beside prefill:
   ceiling = (prefill + T * step_1) / (prefill + T * step_16 / 16),  T = --max-new-tokens
+
+Last, engines in one batch (--adapters, on by default): two random rank-16 LoRA adapters on every linear
+layer (the training recipe's default) are put on the model, and the batcher's step is timed with its rows
+on the base, on one adapter, and alternating between the two, first with the adapters stacked
+(assistant/llm/mixed_lora.py), then with PEFT's `adapter_names` (the baseline), at 1 and 16 rows.
 """
 
 from __future__ import annotations
@@ -144,6 +149,44 @@ def costs(llm: LocalLLM, asks: list, steps: int = 8) -> dict[str, float]:
     return {k: round(v, 4) for k, v in out.items()}
 
 
+def adapter_costs(llm: LocalLLM, asks: list, steps: int = 8) -> dict[str, float]:
+    """Seconds per decode step with rows on engines: stacked adapters against PEFT's adapter_names, at 1 and
+    16 rows on one adapter, on two alternating, and on the base inside the PeftModel, the same rows timed each
+    way. (While PEFT's path is timed the stack's hooks stay on the model, idle.) Wraps llm's model in a
+    PeftModel: run it last."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from assistant.llm.decoding import BASE_ROW, Row, RunningBatch
+
+    torch.manual_seed(0)
+    lora = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False)
+    peft = get_peft_model(llm.model, lora, adapter_name="one")
+    peft.add_adapter("two", lora)
+    llm.peft = peft.eval()
+    mixes = {"base": [BASE_ROW], "one": ["one"], "two": ["one", "two"]}
+    out: dict[str, float] = {}
+    running = RunningBatch(llm.device)
+    for mix, names in mixes.items():
+        for batch in (1, 16) if mix != "two" else (16,):
+            for k in range(batch):
+                job = llm.job(asks[k % len(asks)], max_new_tokens=8 * steps, adapter=names[k % len(names)])
+                running.join(Row(job, llm.tokenizer, set(), running.device))
+            for stacked in (False, True):  # the same rows and cache, each way
+                running.stack_adapters = stacked
+                running.step()  # warm
+                started = time.perf_counter()
+                for _ in range(steps):
+                    running.step()
+                if "cuda" in str(llm.device):
+                    torch.cuda.synchronize()
+                out[f"{'stacked' if stacked else 'peft'}_{mix}_{batch}_s"] = (time.perf_counter() - started) / steps
+            for row in running.rows:  # they leave the way a closed stream leaves
+                row.job.cancelled.set()
+            running.release_finished()
+    return {k: round(v, 4) for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=Path, help="a prepared models folder (default: a temporary one)")
@@ -154,6 +197,8 @@ def main() -> None:
     ap.add_argument("--shapes", default="grounded,short")
     ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                     help="llm.dtype for the run (default auto: float32 on a CPU)")
+    ap.add_argument("--adapters", action=argparse.BooleanOptionalAction, default=True,
+                    help="time decode steps with rows on LoRA engines too (default on)")
     args = ap.parse_args()
     ns = sorted({int(n) for n in args.clients.split(",")} | {1})
     models = args.models or Path(tempfile.mkdtemp(prefix="bench-batching-"))
@@ -184,7 +229,17 @@ def main() -> None:
         f"DynamicCache: {measured['dynamic_step_1_s'] * 1000:.0f} ms and {measured['dynamic_step_16_s'] * 1000:.0f} ms "
         f"(the batcher's 16-row step takes {measured['step_16_s'] / measured['dynamic_step_16_s']:.2f}x its time)")
     log(f"ceiling for grounded prompts at 16 clients, {t} new tokens: {ceiling:.2f}x one client")
-    print(json.dumps({"phases": [asdict(p) for p in phases], "costs": measured,
+    engines = adapter_costs(llm, prompts(llm, "grounded", args.grounded_tokens)) if args.adapters else {}
+    if engines:
+        log(f"\ndecode step with rows on engines (ms)   {'stacked':>8} {'PEFT':>8} {'ratio':>6}")
+        for mix, label in (("base", "base, inside the PeftModel"), ("one", "one adapter"),
+                           ("two", "two adapters alternating")):
+            for batch in (1, 16):
+                if f"stacked_{mix}_{batch}_s" in engines:
+                    ours, theirs = engines[f"stacked_{mix}_{batch}_s"], engines[f"peft_{mix}_{batch}_s"]
+                    log(f"{label + f', {batch} row(s)':38} {ours * 1000:>8.0f} {theirs * 1000:>8.0f} "
+                        f"{ours / theirs:>6.2f}")
+    print(json.dumps({"phases": [asdict(p) for p in phases], "costs": measured, "engines": engines,
                       "grounded_ceiling_16": round(ceiling, 2), "max_new_tokens": t}))
 
 

@@ -11,9 +11,9 @@ What fits is bounded by settings: at most `llm.max_batch` rows, and `llm.max_bat
 positions over all rows (each row counts its prompt plus its token limit; a request larger than that
 runs alone). Requests for another model than the running batch's (the base when the batch is on the
 PeftModel, once an engine is loaded) wait until the batch drains, and nothing newer is admitted before
-them. Each row is an engine of its own: on a PeftModel every step passes PEFT's `adapter_names`, one
-adapter per row (an engine's chain pre-combined into one adapter, see EngineManager), `"__base__"` for
-the plain base. Greedy decoding gives the same text batched as alone (up to float rounding).
+them. Each row is an engine of its own: on a PeftModel each row names one adapter (an engine's chain
+pre-combined into one, see EngineManager; `"__base__"` for the plain base), applied per row in the same
+forward pass (assistant/llm/mixed_lora.py). Greedy decoding gives the same text batched as alone (up to float rounding).
 
 Past `llm.max_queue` waiting requests a new one is refused with Busy ("busy: N requests waiting"), a
 user error of kind "unavailable" (the API answers 503 with Retry-After).

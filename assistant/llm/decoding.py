@@ -9,8 +9,9 @@ the cache before the next step, so it costs nothing from then on.
 
 Each row picks its own next token: its loop guards see its own prompt and generated tokens, its
 temperature and top_p are its own, and a request with a seed samples from its own generator, so a
-seed gives the same text batched as alone. On a PeftModel every forward pass passes PEFT's
-`adapter_names`, one per row.
+seed gives the same text batched as alone. On a PeftModel each row runs on its own adapter: the model's
+adapters stacked once (assistant/llm/mixed_lora.py), or PEFT's `adapter_names`, one per row, for adapters
+that cannot be stacked.
 """
 
 from __future__ import annotations
@@ -120,11 +121,13 @@ class Row:
 class RunningBatch:
     """The rows decoding together on one model, and their shared KV cache."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, stack_adapters: bool = True) -> None:
         self.device = device
         self.rows: list[Row] = []
         self.cache: Any = None  # a SlotCache (assistant/llm/kv_slots.py)
         self.model: Any = None
+        self.stack_adapters = stack_adapters  # False: PEFT's adapter_names (bench/batching.py's baseline)
+        self._stacked: tuple[Any, tuple, Any] | None = None  # (PeftModel, its adapters, their MixedLoRA or None)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -135,10 +138,32 @@ class RunningBatch:
         return sum(r.job.tokens for r in self.rows)
 
     def forward(self, model: Any, rows: list[Row], **inputs: Any) -> Any:
-        if rows[0].job.adapter is not None:
-            model.base_model.enable_adapter_layers()  # mixed batches need the LoRA layers on
-            inputs["adapter_names"] = [r.job.adapter or BASE_ROW for r in rows]
-        return model(**inputs, use_cache=True)
+        if rows[0].job.adapter is None:  # not a PeftModel
+            return model(**inputs, use_cache=True)
+        names = [r.job.adapter or BASE_ROW for r in rows]
+        stacked = self._stacks(model)
+        if stacked is not None and stacked.stacks_of(names):
+            with stacked.rows(names):
+                return model(**inputs, use_cache=True)
+        model.base_model.enable_adapter_layers()  # PEFT's mixed batches need its LoRA layers on
+        return model(**inputs, use_cache=True, adapter_names=names)
+
+    def _stacks(self, model: Any) -> Any:
+        """The stacked adapters of `model`, built anew when its adapters changed (None: not stackable)."""
+        from assistant.llm.mixed_lora import MixedLoRA, adapters_key
+
+        if not self.stack_adapters:
+            return None
+        key = adapters_key(model)
+        if self._stacked is not None:
+            peft, built, stacked = self._stacked
+            if peft is model and built == key:
+                return stacked
+            if stacked is not None:
+                stacked.close()
+        stacked = MixedLoRA.build(model)
+        self._stacked = (model, key, stacked)
+        return stacked
 
     def join(self, row: Row) -> None:
         """Prefill `row`'s prompt alone, take its first token, and copy its cache into a slot of the batch's."""
