@@ -70,6 +70,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -525,11 +526,16 @@ def build_demo_home(folder: Path, models: Path | None) -> Path:
 
 
 def _show_server_errors(log_file: Path, most: int = 3) -> None:
-    """The server's tracebacks (an "internal error" a client saw), before its log goes with the temp folder."""
-    text = log_file.read_text(errors="replace") if log_file.exists() else ""
-    tracebacks = text.split("Traceback (most recent call last):")[1 : most + 1]
-    for t in tracebacks:
-        log("server traceback:\n" + "\n".join(t.strip().splitlines()[-25:]))
+    """The server's tracebacks (an "internal error" a client saw), before its log goes with the temp folder:
+    each with the log line it belongs to, up to the next log line."""
+    lines = log_file.read_text(errors="replace").splitlines() if log_file.exists() else []
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last):")]
+    for i in starts[:most]:
+        end = next((j for j in range(i + 1, len(lines)) if _LOG_LINE.match(lines[j])), len(lines))
+        log("server traceback:\n" + "\n".join(lines[max(0, i - 1) : min(end, i + 60)]))
+
+
+_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")  # a record of the plain format starts so
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from assistant.llm.base import GenerationOptions, StreamText, cut_at_stop
 BASE_ROW = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
 
-@dataclass
+@dataclass(eq=False)  # a request is itself: `job in waiting` must not compare prompt tensors
 class Job:
     """One request: its prompt ids (1-D), resolved options (max_new_tokens already cut to the context), the
     model to run on, the PEFT adapter of its row (None: no PEFT model) and where its text goes."""

@@ -197,3 +197,20 @@ def test_the_local_models_dtype_follows_the_setting(monkeypatch) -> None:
         assert local.model_dtype("bfloat16", "cpu") == torch.bfloat16
     with pytest.raises(ValueError, match="dtype"):
         LLMSettings(dtype="float16")
+
+
+def test_a_request_is_found_among_waiting_ones_by_identity() -> None:
+    """A client leaving looks its request up among the waiting ones: prompts of other lengths must not be
+    compared (that raised "The size of tensor a (1075) must match the size of tensor b (622)" under load)."""
+    import torch
+
+    from assistant.llm.base import GenerationOptions
+    from assistant.llm.decoding import Job
+
+    waiting = [Job(torch.zeros(622, dtype=torch.long), GenerationOptions(8), None, {}),
+               Job(torch.zeros(7, dtype=torch.long), GenerationOptions(8), None, {})]
+    mine = Job(torch.zeros(1075, dtype=torch.long), GenerationOptions(8), None, {})
+    assert mine not in waiting
+    waiting.append(mine)
+    waiting.remove(mine)
+    assert len(waiting) == 2 and mine not in waiting
